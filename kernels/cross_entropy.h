@@ -1,0 +1,19 @@
+/* cross_entropy.h — softmax cross-entropy fused with its gradient.
+ *
+ * For each token t with target y = targets[t] (-1 = ignored):
+ *   loss[t]       = logsumexp(logits[t, :]) - logits[t, y]          (0 when ignored)
+ *   dlogits[t, v] = dscale * (softmax(logits[t, :])[v] - [v == y])  (0 when ignored)
+ * logits, dlogits [T, V]; dlogits may alias logits, or be NULL (no gradient). The caller
+ * sums loss in order and passes dscale = 1 / (number of non-ignored targets) for a mean.
+ * Targets must be in [0, V) or -1.
+ */
+#ifndef MK_CROSS_ENTROPY_H
+#define MK_CROSS_ENTROPY_H
+#include <stddef.h>
+#include <stdint.h>
+#include "real.h"
+
+void MK_REF(cross_entropy)(mk_real *loss, mk_real *dlogits, const mk_real *logits,
+                           const int32_t *targets, size_t T, int V, mk_real dscale);
+
+#endif

@@ -1,0 +1,22 @@
+/* linear.h — y = x W^T + b (nn.Linear), through BLAS on the CPU.
+ *
+ *   forward : out[m, n] = sum_k in[m, k] * W[n, k] + bias[n]
+ *             out [M, N] contiguous; in [M, K] with row stride ld_in (>= K); W [N, K]; bias [N] or NULL
+ *   backward (all accumulate):
+ *             din[m, k] += sum_n dout[m, n] W[n, k]     (din row stride ld_din; NULL: skipped)
+ *             dW[n, k]  += sum_m dout[m, n] in[m, k]
+ *             dbias[n]  += sum_m dout[m, n]             (NULL: skipped)
+ * The strides let x_proj's output be split into dt, B and C without copies.
+ */
+#ifndef MK_LINEAR_H
+#define MK_LINEAR_H
+#include <stddef.h>
+#include "real.h"
+
+void MK_REF(linear_fwd)(mk_real *out, const mk_real *in, int ld_in, const mk_real *W,
+                        const mk_real *bias, size_t M, int K, int N);
+void MK_REF(linear_bwd)(mk_real *din, int ld_din, mk_real *dW, mk_real *dbias,
+                        const mk_real *dout, const mk_real *in, int ld_in, const mk_real *W,
+                        size_t M, int K, int N);
+
+#endif

@@ -1,0 +1,73 @@
+/* ops.h — the op table: one set of kernels per backend (CPU reference, CUDA), chosen once when
+ * a model is created. Each op's contract (shapes, strides, the formula) is in its own header
+ * (embedding.h, rmsnorm.h, linear.h, conv1d.h, scan.h, cross_entropy.h, adamw.h); the table
+ * entries take the same arguments in the same order, as float, with every pointer in the
+ * backend's memory (host memory for the CPU, device memory for CUDA). Kernels run in order on
+ * the backend's one stream; `sync` waits for them and reports the first error.
+ */
+#ifndef MK_OPS_H
+#define MK_OPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "mambakit.h"
+#include "real.h"
+#include "embedding.h"
+#include "rmsnorm.h"
+#include "linear.h"
+#include "conv1d.h"
+#include "scan.h"
+#include "cross_entropy.h"
+#include "adamw.h"
+
+#ifdef MK_REAL_DOUBLE
+#error "ops.h is the float op table; the double kernels are for tests only"
+#endif
+
+struct mk_ops {
+    const char *name; /* "cpu" or "cuda" */
+
+    /* memory of the backend */
+    mk_status (*alloc)(void **p, size_t bytes);
+    void (*free)(void *p);
+    mk_status (*upload)(void *dst, const void *host_src, size_t bytes);
+    mk_status (*download)(void *host_dst, const void *src, size_t bytes);
+    mk_status (*zero)(void *p, size_t bytes);
+    mk_status (*sync)(void);
+
+    /* kernels: see each contract header */
+    void (*embedding_fwd)(float *out, const int32_t *ids, const float *wte, size_t T, int D);
+    void (*embedding_bwd)(float *dwte, const float *dout, const int32_t *ids, size_t T, int D);
+    void (*add_rmsnorm_fwd)(float *resid_out, float *normed, float *rstd, const float *resid_in,
+                            const float *x, const float *w, size_t T, int D, float eps);
+    void (*rmsnorm_bwd)(float *dresid, float *dw, const float *dnormed, const float *resid,
+                        const float *rstd, const float *w, size_t T, int D);
+    void (*linear_fwd)(float *out, const float *in, int ld_in, const float *W, const float *bias,
+                       size_t M, int K, int N);
+    void (*linear_bwd)(float *din, int ld_din, float *dW, float *dbias, const float *dout,
+                       const float *in, int ld_in, const float *W, size_t M, int K, int N);
+    void (*conv1d_fwd)(float *out, float *state, const float *x, int ld_x, const float *w,
+                       const float *bias, const uint8_t *reset, int B, int L, int E, int K);
+    void (*conv1d_bwd)(float *dx, int ld_dx, float *dw, float *dbias, const float *dout,
+                       const float *state, const float *x, int ld_x, const float *w,
+                       const float *bias, const uint8_t *reset, int B, int L, int E, int K);
+    void (*scan_fwd)(float *out, float *state, const struct mk_scan_in *in);
+    void (*scan_bwd)(const struct mk_scan_grad *g, const float *dout, const float *state0,
+                     const struct mk_scan_in *in);
+    void (*cross_entropy)(float *loss, float *dlogits, const float *logits,
+                          const int32_t *targets, size_t T, int V, float dscale);
+    void (*adamw)(float *p, float *m, float *v, const float *grad, size_t n,
+                  const struct mk_adamw_hp *hp);
+    double (*sumsq)(const float *x, size_t n);
+};
+
+/* The CPU reference backend (always available). */
+const struct mk_ops *mk_ops_cpu(void);
+/* The CUDA backend on device `index`; fails with MK_ERR_UNSUPPORTED in a build without CUDA
+ * and MK_ERR_DEVICE when there is no such device. */
+mk_status mk_ops_cuda(const struct mk_ops **out, int index);
+/* Number of CUDA devices (0 without CUDA or without a device), and a one-line description. */
+int mk_cuda_device_count(void);
+mk_status mk_cuda_device_name(int index, char *buf, size_t len);
+
+#endif /* MK_OPS_H */

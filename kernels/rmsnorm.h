@@ -1,0 +1,24 @@
+/* rmsnorm.h — fused residual add + RMSNorm (weight only, no bias), residual in fp32.
+ *
+ *   forward : r = resid_in + x            (x may be NULL: r = resid_in; resid_out may alias resid_in)
+ *             rstd[t] = 1 / sqrt(mean_d r[t,d]^2 + eps)
+ *             normed[t,d] = r[t,d] * rstd[t] * w[d]
+ *             resid_out, normed, x, resid_in [T, D]; rstd [T]; w [D]
+ *   backward: given dnormed, with r the saved resid_out and g = w * dnormed:
+ *             dresid[t,d] += rstd*g[t,d] - r[t,d] * rstd^3 / D * sum_d' g[t,d'] r[t,d']
+ *             dw[d]       += sum_t dnormed[t,d] * r[t,d] * rstd[t]
+ *             (dresid is also the gradient of resid_in and of x: the add passes it through.)
+ */
+#ifndef MK_RMSNORM_H
+#define MK_RMSNORM_H
+#include <stddef.h>
+#include "real.h"
+
+void MK_REF(add_rmsnorm_fwd)(mk_real *resid_out, mk_real *normed, mk_real *rstd,
+                             const mk_real *resid_in, const mk_real *x, const mk_real *w,
+                             size_t T, int D, float eps);
+void MK_REF(rmsnorm_bwd)(mk_real *dresid, mk_real *dw, const mk_real *dnormed,
+                         const mk_real *resid, const mk_real *rstd, const mk_real *w,
+                         size_t T, int D);
+
+#endif
