@@ -33,6 +33,7 @@ struct mk_ops {
     mk_status (*upload)(void *dst, const void *host_src, size_t bytes);
     mk_status (*download)(void *host_dst, const void *src, size_t bytes);
     mk_status (*zero)(void *p, size_t bytes);
+    mk_status (*copy)(void *dst, const void *src, size_t bytes); /* backend to backend */
     mk_status (*sync)(void);
 
     /* kernels: see each contract header */

@@ -204,12 +204,29 @@ double mk_rng_normal(struct mk_rng *r);   /* standard normal (Box–Muller, no c
 int mk_sample(float *logits, int V, const struct mk_sampler_opts *o, struct mk_rng *rng,
               const int32_t *history, int n_history);
 
+/* Called with each generated token as it is made; a non-zero return stops generation. */
+typedef int (*mk_token_fn)(int32_t token, void *user);
+
+/* Generates up to max_new tokens after prompt [n_prompt] (B = 1), stopping early after eos_id
+ * (-1: never). The new tokens go to on_token (may be NULL) and to out [max_new] (may be NULL);
+ * *n_out (may be NULL) receives how many were made. Deterministic for a given opts->seed. */
+mk_status mk_generate(struct mk_model *m, const int32_t *prompt, int n_prompt, int max_new,
+                      const struct mk_sampler_opts *opts, int eos_id,
+                      mk_token_fn on_token, void *user, int32_t *out, int *n_out);
+
 /* ---- files ------------------------------------------------------------------------------ */
 
 /* Writes len bytes to path atomically: temporary in the same directory, fsync, rename. */
 mk_status mk_write_file_atomic(const char *path, const void *data, size_t len);
 /* Reads a whole file into a malloc'd buffer (NUL-terminated for convenience). */
 mk_status mk_read_file(const char *path, unsigned char **data, size_t *len);
+
+/* ---- devices (lib/task_device.c; added by the recipes/tasks work, issue 4) -------------- */
+
+/* Reads a device name: "auto" (CUDA device 0 when there is one, else the CPU), "cpu", "cuda"
+ * or "cuda:N". Fails with MK_ERR_INVALID for a malformed name and MK_ERR_DEVICE when CUDA is
+ * asked for and this build or machine has none. Prints nothing. */
+mk_status mk_device_parse(const char *spec, enum mk_device *dev, int *index);
 
 #ifdef __cplusplus
 }

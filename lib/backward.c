@@ -1,0 +1,103 @@
+/* backward.c — the backward pass: the forward's op list reversed, line by line.
+ *
+ * Gradients accumulate into the gradient block (so micro-batches add up); activation
+ * gradients live in scratch buffers zeroed before each use. With r_{l+1} = r_l + Mixer_l(N_l(r_l)):
+ *   dr_n  = RMSNorm_f'(d normed_f),  d normed_f = dlogits · W_head
+ *   dr_l  = dr_{l+1} + N_l'( Mixer_l'(dr_{l+1}) )
+ *   dW_embed += scatter(dr_0)   (plus the head's gradient when tied)
+ */
+#include "model_internal.h"
+
+static void mixer_backward(struct mk_model *m, int l)
+{
+    const struct mk_ops *ops = m->ops;
+    const struct mk_config *c = &m->cfg;
+    struct mk_acts *a = &m->acts;
+    const struct mk_layer_acts *s = &a->set[l];
+    const struct mk_layer_params *lp = &m->p.layer[l];
+    const struct mk_layer_params *lg = &m->g.layer[l];
+    const int B = m->fwd_B, L = m->fwd_L;
+    const size_t T = (size_t)B * L;
+    const int D = c->d_model, E = c->d_inner, R = c->dt_rank, N = c->d_state, K = c->d_conv;
+    const int X = R + 2 * N;
+    const uint8_t *reset = m->fwd_has_reset ? a->reset : NULL;
+
+    ops->zero(a->dy, T * E * sizeof(float));
+    ops->zero(a->du, T * E * sizeof(float));
+    ops->zero(a->ddelta, T * E * sizeof(float));
+    ops->zero(a->dxdbl, T * X * sizeof(float));
+    ops->zero(a->dxz, T * 2 * E * sizeof(float));
+    ops->zero(a->dnormed, T * D * sizeof(float));
+
+    /* the mixer's output gradient is the residual gradient dr_{l+1} */
+    ops->linear_bwd(a->dy, E, lg->out_proj_w, lg->out_proj_b, a->dresid, s->y, E,
+                    lp->out_proj_w, T, E, D);
+    struct mk_scan_in in = mk_scan_inputs(c, lp, s, reset, B, L);
+    struct mk_scan_grad g = {
+        .du = a->du, .ddelta = a->ddelta, .ddelta_bias = lg->dt_proj_b, .dA_log = lg->A_log,
+        .dB = a->dxdbl + R, .dC = a->dxdbl + R + N, .dD = lg->Dskip, .dz = a->dxz + E,
+        .dstate0 = NULL,
+    };
+    ops->scan_bwd(&g, a->dy, NULL, &in);
+    ops->linear_bwd(a->dxdbl, X, lg->dt_proj_w, NULL, a->ddelta, s->xdbl, X, lp->dt_proj_w,
+                    T, R, E);
+    ops->linear_bwd(a->du, E, lg->x_proj_w, NULL, a->dxdbl, s->u, E, lp->x_proj_w, T, E, X);
+    ops->conv1d_bwd(a->dxz, 2 * E, lg->conv_w, lg->conv_b, a->du, NULL, s->xz, 2 * E,
+                    lp->conv_w, lp->conv_b, reset, B, L, E, K);
+    ops->linear_bwd(a->dnormed, D, lg->in_proj_w, lg->in_proj_b, a->dxz, s->normed, D,
+                    lp->in_proj_w, T, D, 2 * E);
+}
+
+/* From d(loss)/d(normed_f) in a->dnormed down to the embedding. */
+static mk_status backbone_backward(struct mk_model *m)
+{
+    const struct mk_ops *ops = m->ops;
+    const struct mk_config *c = &m->cfg;
+    struct mk_acts *a = &m->acts;
+    const size_t T = (size_t)m->fwd_B * m->fwd_L;
+    const int D = c->d_model;
+    ops->zero(a->dresid, T * D * sizeof(float));
+    ops->rmsnorm_bwd(a->dresid, m->g.norm_f, a->dnormed, a->resid_f, a->rstd_f, m->p.norm_f, T, D);
+    for (int l = c->n_layer - 1; l >= 0; l--) {
+        mixer_backward(m, l);
+        ops->rmsnorm_bwd(a->dresid, m->g.layer[l].norm_w, a->dnormed, a->set[l].resid,
+                         a->set[l].rstd, m->p.layer[l].norm_w, T, D);
+    }
+    ops->embedding_bwd(m->g.wte, a->dresid, a->ids, T, D);
+    m->fwd_ready = 0;
+    return ops->sync();
+}
+
+static mk_status need_forward(struct mk_model *m, int kind, const char *what)
+{
+    if (m->fwd_ready != kind)
+        return mk_fail(MK_ERR_INVALID, "%s needs %s first (and runs once per forward)", what,
+                       kind == MK_FWD_LM ? "a forward with targets and no recurrent state"
+                                         : "mk_model_forward_features");
+    return m->grads ? MK_OK : mk_model_zero_grads(m);
+}
+
+mk_status mk_model_backward(struct mk_model *m)
+{
+    mk_status st = need_forward(m, MK_FWD_LM, "backward");
+    if (st != MK_OK)
+        return st;
+    const struct mk_config *c = &m->cfg;
+    struct mk_acts *a = &m->acts;
+    const size_t T = (size_t)m->fwd_B * m->fwd_L;
+    /* head: logits = normed_f · W^T; the logits buffer holds d(loss)/d(logits) */
+    m->ops->zero(a->dnormed, T * c->d_model * sizeof(float));
+    m->ops->linear_bwd(a->dnormed, c->d_model, m->g.head, NULL, a->logits, a->normed_f,
+                       c->d_model, m->p.head, T, c->d_model, c->vocab_size);
+    return backbone_backward(m);
+}
+
+mk_status mk_model_backward_features(struct mk_model *m, const float *dfeatures)
+{
+    mk_status st = need_forward(m, MK_FWD_FEATURES, "backward_features");
+    if (st != MK_OK)
+        return st;
+    const size_t bytes = (size_t)m->fwd_B * m->fwd_L * m->cfg.d_model * sizeof(float);
+    st = m->ops->copy(m->acts.dnormed, dfeatures, bytes);
+    return st != MK_OK ? st : backbone_backward(m);
+}

@@ -1,0 +1,184 @@
+/* forward.c — the forward pass as a list of op calls, and the one-token recurrent step.
+ *
+ *   r_0 = embed(ids)
+ *   for each layer l:  h = RMSNorm_l(r_l);  r_{l+1} = r_l + Mixer_l(h)
+ *   logits = RMSNorm_f(r_n) · W_head^T
+ * with the add of r_{l+1} fused into the next norm. The mixer (MAMBA.md §1.2):
+ *   [x | z] = in_proj(h);  u = SiLU(conv1d(x));  [dt_raw | B | C] = x_proj(u)
+ *   delta = dt_proj(dt_raw);  y = scan(u, delta + dt_bias, A, B, C, D) · SiLU(z);  out_proj(y)
+ * When targets are given (and no recurrent state), every layer keeps its activations for
+ * backward and the fused cross-entropy leaves d(loss)/d(logits) in the logits buffer;
+ * otherwise all layers share one set of buffers. mk_model_forward_features stops after the
+ * final norm for task heads of their own (classification).
+ */
+#include <stdlib.h>
+#include <string.h>
+#include "model_internal.h"
+
+static void mixer_forward(struct mk_model *m, int l, struct mk_layer_acts *a, float *out,
+                          const uint8_t *reset, struct mk_state *s, int B, int L)
+{
+    const struct mk_ops *ops = m->ops;
+    const struct mk_config *c = &m->cfg;
+    const struct mk_layer_params *lp = &m->p.layer[l];
+    const size_t T = (size_t)B * L;
+    const int D = c->d_model, E = c->d_inner, R = c->dt_rank, K = c->d_conv;
+    const int X = R + 2 * c->d_state;
+    float *conv_state = s ? s->conv + (size_t)l * B * E * (K - 1) : NULL;
+    float *ssm_state = s ? s->ssm + (size_t)l * B * E * c->d_state : NULL;
+
+    ops->linear_fwd(a->xz, a->normed, D, lp->in_proj_w, lp->in_proj_b, T, D, 2 * E);
+    ops->conv1d_fwd(a->u, conv_state, a->xz, 2 * E, lp->conv_w, lp->conv_b, reset, B, L, E, K);
+    ops->linear_fwd(a->xdbl, a->u, E, lp->x_proj_w, NULL, T, E, X);
+    ops->linear_fwd(a->delta, a->xdbl, X, lp->dt_proj_w, NULL, T, R, E);
+    struct mk_scan_in in = mk_scan_inputs(c, lp, a, reset, B, L);
+    ops->scan_fwd(a->y, ssm_state, &in);
+    ops->linear_fwd(out, a->y, E, lp->out_proj_w, lp->out_proj_b, T, E, D);
+}
+
+static mk_status check_inputs(const struct mk_model *m, const int32_t *ids,
+                              const int32_t *targets, int B, int L, const struct mk_state *s)
+{
+    if (B <= 0 || L <= 0)
+        return mk_fail(MK_ERR_INVALID, "batch %d x length %d: both must be positive", B, L);
+    const int V = m->cfg.vocab_size;
+    for (size_t i = 0; i < (size_t)B * L; i++) {
+        if (ids[i] < 0 || ids[i] >= V)
+            return mk_fail(MK_ERR_INVALID, "token id %d at [%zu, %zu] is outside the vocabulary [0, %d)",
+                           ids[i], i / (size_t)L, i % (size_t)L, V);
+        if (targets && (targets[i] < -1 || targets[i] >= V))
+            return mk_fail(MK_ERR_INVALID, "target %d at [%zu, %zu] is outside [0, %d) and not -1 (ignore)",
+                           targets[i], i / (size_t)L, i % (size_t)L, V);
+    }
+    if (s && (s->B != B || s->n_layer != m->cfg.n_layer || s->E != m->cfg.d_inner ||
+              s->N != m->cfg.d_state || s->K != m->cfg.d_conv || s->ops != m->ops))
+        return mk_fail(MK_ERR_INVALID, "the recurrent state was made for another model or batch "
+                       "(state batch %d, input batch %d)", s->B, B);
+    return MK_OK;
+}
+
+/* Mean cross-entropy over non-ignored targets; leaves dlogits in place, scaled for the mean. */
+static mk_status head_loss(struct mk_model *m, const int32_t *targets, size_t T, float *loss)
+{
+    struct mk_acts *a = &m->acts;
+    size_t count = 0;
+    for (size_t i = 0; i < T; i++)
+        count += targets[i] >= 0;
+    mk_status st = m->ops->upload(a->targets, targets, T * sizeof(int32_t));
+    if (st != MK_OK)
+        return st;
+    m->ops->cross_entropy(a->losses, a->logits, a->logits, a->targets, T, m->cfg.vocab_size,
+                          count ? 1.0f / (float)count : 0.0f);
+    float *host = malloc(T * sizeof(float));
+    if (!host)
+        return mk_fail(MK_ERR_NOMEM, "out of memory reading losses");
+    st = m->ops->download(host, a->losses, T * sizeof(float));
+    double sum = 0;
+    for (size_t i = 0; st == MK_OK && i < T; i++)
+        sum += host[i];
+    free(host);
+    if (loss)
+        *loss = count ? (float)(sum / (double)count) : 0.0f;
+    return st;
+}
+
+/* Embedding, the layers and the final norm: leaves normed_f [T, D] in the activations. With
+ * keep, every layer keeps its activations for backward. */
+static mk_status run_backbone(struct mk_model *m, const int32_t *ids, const uint8_t *reset,
+                              int B, int L, int keep, int need_head, struct mk_state *s)
+{
+    const struct mk_ops *ops = m->ops;
+    const struct mk_config *c = &m->cfg;
+    const size_t T = (size_t)B * L;
+    const int D = c->d_model;
+    m->fwd_ready = 0;
+    mk_status st = mk_model_reserve_acts(m, T, keep ? c->n_layer : 1, need_head, keep);
+    if (st != MK_OK)
+        return st;
+    struct mk_acts *a = &m->acts;
+    st = ops->upload(a->ids, ids, T * sizeof(int32_t));
+    if (st == MK_OK && reset)
+        st = ops->upload(a->reset, reset, T);
+    if (st != MK_OK)
+        return st;
+    const uint8_t *dev_reset = reset ? a->reset : NULL;
+
+    ops->embedding_fwd(a->set[0].resid, a->ids, m->p.wte, T, D);
+    for (int l = 0; l < c->n_layer; l++) {
+        struct mk_layer_acts *cur = &a->set[keep ? l : 0];
+        const struct mk_layer_acts *prev = &a->set[keep && l > 0 ? l - 1 : 0];
+        ops->add_rmsnorm_fwd(cur->resid, cur->normed, cur->rstd, prev->resid,
+                             l > 0 ? a->mix : NULL, m->p.layer[l].norm_w, T, D, c->norm_eps);
+        mixer_forward(m, l, cur, a->mix, dev_reset, s, B, L);
+    }
+    const struct mk_layer_acts *last = &a->set[keep ? c->n_layer - 1 : 0];
+    ops->add_rmsnorm_fwd(a->resid_f, a->normed_f, a->rstd_f, last->resid, a->mix, m->p.norm_f,
+                         T, D, c->norm_eps);
+    if (keep) {
+        m->fwd_B = B;
+        m->fwd_L = L;
+        m->fwd_has_reset = reset != NULL;
+    }
+    return MK_OK;
+}
+
+mk_status mk_model_forward_packed(struct mk_model *m, const int32_t *ids, const uint8_t *reset,
+                                  int B, int L, const int32_t *targets, float *loss,
+                                  float *logits, struct mk_state *s)
+{
+    const struct mk_ops *ops = m->ops;
+    const struct mk_config *c = &m->cfg;
+    mk_status st = check_inputs(m, ids, targets, B, L, s);
+    if (st != MK_OK)
+        return st;
+    const size_t T = (size_t)B * L;
+    const int keep = targets && !s, need_head = targets || logits;
+    st = run_backbone(m, ids, reset, B, L, keep, need_head, s);
+    if (st != MK_OK)
+        return st;
+    struct mk_acts *a = &m->acts;
+    if (need_head) {
+        ops->linear_fwd(a->logits, a->normed_f, c->d_model, m->p.head, NULL, T, c->d_model,
+                        c->vocab_size);
+        if (logits)
+            st = ops->download(logits, a->logits, T * (size_t)c->vocab_size * sizeof(float));
+        if (st == MK_OK && targets)
+            st = head_loss(m, targets, T, loss);
+    }
+    if (st == MK_OK)
+        st = ops->sync();
+    m->fwd_ready = st == MK_OK && keep ? MK_FWD_LM : 0;
+    return st;
+}
+
+mk_status mk_model_forward_features(struct mk_model *m, const int32_t *ids, const uint8_t *reset,
+                                    int B, int L, const float **features)
+{
+    mk_status st = check_inputs(m, ids, NULL, B, L, NULL);
+    if (st == MK_OK)
+        st = run_backbone(m, ids, reset, B, L, 1, 0, NULL);
+    if (st == MK_OK)
+        st = m->ops->sync();
+    m->fwd_ready = st == MK_OK ? MK_FWD_FEATURES : 0;
+    *features = st == MK_OK ? m->acts.normed_f : NULL;
+    return st;
+}
+
+mk_status mk_model_forward(struct mk_model *m, const int32_t *ids, int B, int L,
+                           const int32_t *targets, float *loss, float *logits,
+                           struct mk_state *state)
+{
+    return mk_model_forward_packed(m, ids, NULL, B, L, targets, loss, logits, state);
+}
+
+mk_status mk_model_step(struct mk_model *m, struct mk_state *s, const int32_t *ids, float *logits)
+{
+    return mk_model_forward_packed(m, ids, NULL, s->B, 1, NULL, NULL, logits, s);
+}
+
+void mk_next_token_targets(int32_t *targets, const int32_t *ids, int B, int L)
+{
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < L; t++)
+            targets[(size_t)b * L + t] = t + 1 < L ? ids[(size_t)b * L + t + 1] : -1;
+}

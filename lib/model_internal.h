@@ -1,0 +1,128 @@
+/* model_internal.h — the model and recurrent-state structs, shared by model.c, state.c and
+ * init.c (not installed). Everything that lives in backend memory (host for the CPU backend,
+ * device for CUDA) is marked "backend".
+ */
+#ifndef MK_MODEL_INTERNAL_H
+#define MK_MODEL_INTERNAL_H
+
+#include "mambakit.h"
+#include "ops.h"
+
+/* Pointers to one layer's parameters (or gradients) inside a block. */
+struct mk_layer_params {
+    float *norm_w;     /* [D] */
+    float *in_proj_w;  /* [2E, D] */
+    float *in_proj_b;  /* [2E] or NULL */
+    float *conv_w;     /* [E, K] (HF [E, 1, K]) */
+    float *conv_b;     /* [E] or NULL */
+    float *x_proj_w;   /* [R + 2N, E] */
+    float *dt_proj_w;  /* [E, R] */
+    float *dt_proj_b;  /* [E] */
+    float *A_log;      /* [E, N] */
+    float *Dskip;      /* [E] */
+    float *out_proj_w; /* [D, E] */
+    float *out_proj_b; /* [D] or NULL */
+};
+
+struct mk_model_params {
+    float *wte;                    /* [V, D] */
+    struct mk_layer_params *layer; /* [n_layer] */
+    float *norm_f;                 /* [D] */
+    float *head;                   /* [V, D]: wte when tied, else lm_head.weight */
+};
+
+/* What one layer keeps from forward for backward (token-major, T = B*L). */
+struct mk_layer_acts {
+    float *resid;  /* [T, D]  residual entering the layer's norm (after the add) */
+    float *rstd;   /* [T]     1/rms of resid */
+    float *normed; /* [T, D]  norm output, in_proj input */
+    float *xz;     /* [T, 2E] in_proj output: x (conv input) | z (gate) */
+    float *u;      /* [T, E]  conv + SiLU output, the scan input */
+    float *xdbl;   /* [T, R + 2N] x_proj output: dt_raw | B | C */
+    float *delta;  /* [T, E]  dt_proj output (bias added inside the scan) */
+    float *y;      /* [T, E]  gated scan output, out_proj input */
+};
+
+/* Activation block: n_sets layer sets (n_layer when training, 1 when only inferring, as
+ * then every layer reuses the same buffers), the final norm, logits and backward scratch. */
+struct mk_acts {
+    float *block;          /* backend, one allocation */
+    size_t floats;         /* size of block */
+    size_t T;              /* tokens the block is sized for */
+    int n_sets;            /* layer sets in the block */
+    int with_head;         /* logits [T, V] allocated */
+    int with_grads;        /* backward scratch allocated */
+    struct mk_layer_acts *set; /* [n_sets] */
+    float *mix;            /* [T, D] mixer output (consumed by the next add) */
+    float *resid_f, *rstd_f, *normed_f; /* final norm: [T, D], [T], [T, D] */
+    float *logits;         /* [T, V]; after a forward with targets: d(loss)/d(logits) */
+    float *losses;         /* [T] per-token cross-entropy */
+    /* backward scratch */
+    float *dresid, *dnormed, *dy, *dxz, *du, *ddelta, *dxdbl;
+    int32_t *ids, *targets; /* [T] backend copies */
+    uint8_t *reset;         /* [T] backend copy (packed documents), or unused */
+};
+
+enum { MK_FWD_LM = 1, MK_FWD_FEATURES = 2 };
+
+struct mk_model {
+    struct mk_config cfg;
+    struct mk_param_layout lay;
+    const struct mk_ops *ops;
+    enum mk_device device;
+    float *params;               /* backend, lay.total floats */
+    float *grads;                /* backend, lay.total floats, allocated by the first backward */
+    struct mk_model_params p, g; /* views into params and grads */
+    struct mk_acts acts;
+    /* what the last forward left for backward: fwd_ready is MK_FWD_LM or MK_FWD_FEATURES
+     * after a forward that kept its activations, 0 otherwise */
+    int fwd_B, fwd_L, fwd_ready, fwd_has_reset;
+};
+
+struct mk_state {
+    const struct mk_ops *ops;
+    int B, n_layer, E, N, K;
+    float *conv; /* backend [n_layer][B][E][K-1] */
+    float *ssm;  /* backend [n_layer][B][E][N] */
+};
+
+/* Points a view's tensors into `block` following the layout (grads share params' offsets). */
+void mk_model_bind(struct mk_model_params *view, const struct mk_model *m, float *block);
+
+/* Makes sure the activation block holds T tokens with n_sets layer sets, logits when
+ * with_head and backward scratch when with_grads; grows (never shrinks) as needed. */
+mk_status mk_model_reserve_acts(struct mk_model *m, size_t T, int n_sets, int with_head,
+                                int with_grads);
+
+/* Forward with an optional packed-document reset mask [B, L] (reset[b,t] = 1 starts a new
+ * document at t: no state crosses it). mk_model_forward is this with reset = NULL. */
+mk_status mk_model_forward_packed(struct mk_model *m, const int32_t *ids, const uint8_t *reset,
+                                  int B, int L, const int32_t *targets, float *loss,
+                                  float *logits, struct mk_state *state);
+
+/* For task heads of their own (classification): a forward that keeps every activation and
+ * stops after the final norm; *features points to normed_f [B, L, D] in backend memory, valid
+ * until the next forward. Then mk_model_backward_features takes d(loss)/d(features) (backend
+ * memory, [B, L, D]) and accumulates every parameter gradient. */
+mk_status mk_model_forward_features(struct mk_model *m, const int32_t *ids, const uint8_t *reset,
+                                    int B, int L, const float **features);
+mk_status mk_model_backward_features(struct mk_model *m, const float *dfeatures);
+
+/* The scan's inputs for layer l, built the same way for forward and backward: u from the
+ * conv, delta = dt_proj output, B and C as column views of x_proj's output (row stride
+ * R + 2N), z as the second half of in_proj's output (row stride 2E). */
+static inline struct mk_scan_in mk_scan_inputs(const struct mk_config *cfg,
+                                               const struct mk_layer_params *lp,
+                                               const struct mk_layer_acts *a,
+                                               const uint8_t *reset, int B, int L)
+{
+    const int R = cfg->dt_rank, N = cfg->d_state, E = cfg->d_inner;
+    struct mk_scan_in in = {
+        .u = a->u, .delta = a->delta, .delta_bias = lp->dt_proj_b, .A_log = lp->A_log,
+        .Bm = a->xdbl + R, .Cm = a->xdbl + R + N, .Dskip = lp->Dskip, .z = a->xz + E,
+        .reset = reset, .B = B, .L = L, .E = E, .N = N, .ld_bc = R + 2 * N, .ld_z = 2 * E,
+    };
+    return in;
+}
+
+#endif /* MK_MODEL_INTERNAL_H */
