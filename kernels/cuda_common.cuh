@@ -1,0 +1,104 @@
+/* cuda_common.cuh — what the CUDA kernels of the op table share: the backend's stream and
+ * cuBLAS handle, stream-ordered scratch memory, the deterministic column sum, small device
+ * math, and the extern "C" launchers (one per table entry, same arguments as the CPU
+ * reference, see each op's contract header) that ops_cuda.cu puts into the table.
+ *
+ * Determinism: no kernel of the backend uses floating-point atomics. Sums over tokens (weight
+ * and bias gradients) are written as per-block partials [rows, cols] and added in row order by
+ * mk_cuda_colsum, so a result is bit-identical from run to run.
+ */
+#ifndef MK_CUDA_COMMON_CUH
+#define MK_CUDA_COMMON_CUH
+
+#include <stddef.h>
+#include <stdint.h>
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+extern "C" { /* ops.h and the contract headers are plain C */
+#include "ops.h"
+}
+#include "cuda_check.h"
+
+/* ---- backend state (ops_cuda.cu) --------------------------------------------------------- */
+cudaStream_t mk_cuda_stream(void);
+cublasHandle_t mk_cuda_blas(void);
+int mk_cuda_sm_count(void);
+/* Stream-ordered scratch (cudaMallocAsync on the backend stream); NULL on failure, recorded. */
+void *mk_cuda_scratch(size_t bytes);
+void mk_cuda_scratch_free(void *p);
+/* dst[c] += sum_{r = 0..rows-1} part[r * cols + c], summed in row order. */
+void mk_cuda_colsum(float *dst, const float *part, int rows, int cols);
+
+#define MK_LAUNCH_CHECK() MK_CK(cudaGetLastError())
+
+/* Blocks of `threads` covering n items, capped (kernels loop grid-stride past the cap). */
+static inline unsigned mk_cuda_blocks(size_t n, int threads)
+{
+    size_t b = (n + threads - 1) / threads;
+    return (unsigned)(b < 1 ? 1 : b > (1u << 30) ? (1u << 30) : b);
+}
+
+/* ---- device math ------------------------------------------------------------------------ */
+#ifdef __CUDACC__
+__device__ __forceinline__ float mk_sigmoidf(float x)
+{
+    return 1.0f / (1.0f + expf(-x));
+}
+/* softplus(x) = log(1 + e^x), x itself above 20 (the official threshold) */
+__device__ __forceinline__ float mk_softplusf(float x)
+{
+    return x > 20.0f ? x : log1pf(expf(x));
+}
+__device__ __forceinline__ float mk_warp_sum(float v)
+{
+    for (int o = 16; o > 0; o >>= 1)
+        v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+/* Sum over the block (blockDim.x a multiple of 32, at most 1024); every thread gets it.
+ * `red` is __shared__ float[32]. */
+__device__ __forceinline__ float mk_block_sum(float v, float *red)
+{
+    int lane = threadIdx.x & 31, wid = threadIdx.x >> 5, nw = blockDim.x >> 5;
+    v = mk_warp_sum(v);
+    __syncthreads();
+    if (lane == 0)
+        red[wid] = v;
+    __syncthreads();
+    v = lane < nw ? red[lane] : 0.0f;
+    return mk_warp_sum(v);
+}
+#endif
+
+/* ---- launchers (the table's kernels) ---------------------------------------------------- */
+#ifdef __cplusplus
+extern "C" {
+#endif
+void mk_cuda_embedding_fwd(float *out, const int32_t *ids, const float *wte, size_t T, int D);
+void mk_cuda_embedding_bwd(float *dwte, const float *dout, const int32_t *ids, size_t T, int D);
+void mk_cuda_add_rmsnorm_fwd(float *resid_out, float *normed, float *rstd, const float *resid_in,
+                             const float *x, const float *w, size_t T, int D, float eps);
+void mk_cuda_rmsnorm_bwd(float *dresid, float *dw, const float *dnormed, const float *resid,
+                         const float *rstd, const float *w, size_t T, int D);
+void mk_cuda_linear_fwd(float *out, const float *in, int ld_in, const float *W, const float *bias,
+                        size_t M, int K, int N);
+void mk_cuda_linear_bwd(float *din, int ld_din, float *dW, float *dbias, const float *dout,
+                        const float *in, int ld_in, const float *W, size_t M, int K, int N);
+void mk_cuda_conv1d_fwd(float *out, float *state, const float *x, int ld_x, const float *w,
+                        const float *bias, const uint8_t *reset, int B, int L, int E, int K);
+void mk_cuda_conv1d_bwd(float *dx, int ld_dx, float *dw, float *dbias, const float *dout,
+                        const float *state, const float *x, int ld_x, const float *w,
+                        const float *bias, const uint8_t *reset, int B, int L, int E, int K);
+void mk_cuda_scan_fwd(float *out, float *state, const struct mk_scan_in *in);
+void mk_cuda_scan_bwd(const struct mk_scan_grad *g, const float *dout, const float *state0,
+                      const struct mk_scan_in *in);
+void mk_cuda_cross_entropy(float *loss, float *dlogits, const float *logits,
+                           const int32_t *targets, size_t T, int V, float dscale);
+void mk_cuda_adamw(float *p, float *m, float *v, const float *grad, size_t n,
+                   const struct mk_adamw_hp *hp);
+double mk_cuda_sumsq(const float *x, size_t n);
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MK_CUDA_COMMON_CUH */

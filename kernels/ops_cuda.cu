@@ -1,0 +1,228 @@
+/* ops_cuda.cu — the CUDA backend of the op table: device selection, the backend's one stream
+ * and cuBLAS handle, device memory, the sticky first error reported by sync(), and the table
+ * itself (the kernels are in embedding.cu, rmsnorm.cu, linear.cu, conv1d.cu, scan.cu,
+ * cross_entropy.cu, adamw.cu). One device per process: the first mk_ops_cuda(index) picks it.
+ * Scratch memory of the kernels comes from the device's stream-ordered pool, kept cached
+ * (release threshold = all) so a training step allocates nothing from the driver after the
+ * first one.
+ */
+#include <stdio.h>
+#include <string.h>
+#include "cuda_common.cuh"
+#include "scan_bf16.cuh"
+
+static struct {
+    int ready, device, sms;
+    cudaStream_t stream;
+    cublasHandle_t blas;
+    int failed;       /* a failure was recorded since the last sync */
+    char first[512];  /* its message */
+} g_cuda;
+
+cudaStream_t mk_cuda_stream(void)
+{
+    return g_cuda.stream;
+}
+
+cublasHandle_t mk_cuda_blas(void)
+{
+    return g_cuda.blas;
+}
+
+extern "C" cudaStream_t mk_cuda_bench_stream(void)
+{
+    return g_cuda.stream;
+}
+
+int mk_cuda_sm_count(void)
+{
+    return g_cuda.sms;
+}
+
+mk_status mk_cuda_record(const char *err, const char *expr, const char *func, const char *file,
+                         int line)
+{
+    if (!g_cuda.failed) {
+        g_cuda.failed = 1;
+        snprintf(g_cuda.first, sizeof g_cuda.first, "CUDA: %s failed in %s (%s:%d): %s", expr,
+                 func, file, line, err);
+    }
+    return mk_fail(MK_ERR_DEVICE, "CUDA: %s failed in %s (%s:%d): %s", expr, func, file, line,
+                   err);
+}
+
+void *mk_cuda_scratch(size_t bytes)
+{
+    void *p = NULL;
+    if (MK_CK(cudaMallocAsync(&p, bytes ? bytes : 1, g_cuda.stream)))
+        return NULL;
+    return p;
+}
+
+void mk_cuda_scratch_free(void *p)
+{
+    if (p)
+        MK_CK(cudaFreeAsync(p, g_cuda.stream));
+}
+
+/* one thread per column c: dst[c] += sum over rows in order */
+__global__ void colsum_kernel(float *dst, const float *part, int rows, int cols)
+{
+    int c = blockIdx.x * blockDim.x + threadIdx.x;
+    if (c >= cols)
+        return;
+    float s = 0.0f;
+    for (int r = 0; r < rows; r++)
+        s += part[(size_t)r * cols + c];
+    dst[c] += s;
+}
+
+void mk_cuda_colsum(float *dst, const float *part, int rows, int cols)
+{
+    colsum_kernel<<<mk_cuda_blocks(cols, 256), 256, 0, g_cuda.stream>>>(dst, part, rows, cols);
+    MK_LAUNCH_CHECK();
+}
+
+/* ---- memory ------------------------------------------------------------------------------ */
+
+static mk_status cuda_alloc(void **p, size_t bytes)
+{
+    *p = NULL;
+    cudaError_t e = cudaMalloc(p, bytes ? bytes : 1);
+    if (e == cudaErrorMemoryAllocation) {
+        cudaGetLastError();
+        return mk_fail(MK_ERR_NOMEM, "CUDA: cudaMalloc of %zu bytes failed: out of device memory",
+                       bytes);
+    }
+    return MK_CK(e);
+}
+
+static void cuda_free(void *p)
+{
+    if (p)
+        MK_CK(cudaFree(p));
+}
+
+static mk_status cuda_upload(void *dst, const void *host_src, size_t bytes)
+{
+    mk_status st = MK_CK(cudaMemcpyAsync(dst, host_src, bytes, cudaMemcpyHostToDevice,
+                                         g_cuda.stream));
+    return st ? st : MK_CK(cudaStreamSynchronize(g_cuda.stream));
+}
+
+static mk_status cuda_download(void *host_dst, const void *src, size_t bytes)
+{
+    mk_status st = MK_CK(cudaMemcpyAsync(host_dst, src, bytes, cudaMemcpyDeviceToHost,
+                                         g_cuda.stream));
+    return st ? st : MK_CK(cudaStreamSynchronize(g_cuda.stream));
+}
+
+static mk_status cuda_zero(void *p, size_t bytes)
+{
+    return MK_CK(cudaMemsetAsync(p, 0, bytes, g_cuda.stream));
+}
+
+static mk_status cuda_copy(void *dst, const void *src, size_t bytes)
+{
+    return MK_CK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, g_cuda.stream));
+}
+
+/* Waits for the stream; reports the first failure recorded since the last sync. */
+static mk_status cuda_sync(void)
+{
+    mk_status st = MK_CK(cudaStreamSynchronize(g_cuda.stream));
+    if (g_cuda.failed) {
+        g_cuda.failed = 0;
+        return mk_fail(MK_ERR_DEVICE, "%s", g_cuda.first);
+    }
+    return st;
+}
+
+static const struct mk_ops cuda_ops = {
+    "cuda",
+    cuda_alloc,
+    cuda_free,
+    cuda_upload,
+    cuda_download,
+    cuda_zero,
+    cuda_copy,
+    cuda_sync,
+    mk_cuda_embedding_fwd,
+    mk_cuda_embedding_bwd,
+    mk_cuda_add_rmsnorm_fwd,
+    mk_cuda_rmsnorm_bwd,
+    mk_cuda_linear_fwd,
+    mk_cuda_linear_bwd,
+    mk_cuda_conv1d_fwd,
+    mk_cuda_conv1d_bwd,
+    mk_cuda_scan_fwd,
+    mk_cuda_scan_bwd,
+    mk_cuda_cross_entropy,
+    mk_cuda_adamw,
+    mk_cuda_sumsq,
+};
+
+/* ---- devices ------------------------------------------------------------------------------ */
+
+extern "C" int mk_cuda_device_count(void)
+{
+    int n = 0;
+    if (cudaGetDeviceCount(&n) != cudaSuccess) {
+        cudaGetLastError(); /* no driver or no device: not an error here */
+        return 0;
+    }
+    return n;
+}
+
+extern "C" mk_status mk_cuda_device_name(int index, char *buf, size_t len)
+{
+    int n = mk_cuda_device_count();
+    if (index < 0 || index >= n)
+        return mk_fail(MK_ERR_DEVICE, "CUDA: no device %d (%d found)", index, n);
+    cudaDeviceProp p;
+    mk_status st = MK_CK(cudaGetDeviceProperties(&p, index));
+    if (st)
+        return st;
+    snprintf(buf, len, "%s (sm_%d%d, %d SMs, %.1f GiB)", p.name, p.major, p.minor,
+             p.multiProcessorCount, p.totalGlobalMem / 1073741824.0);
+    return MK_OK;
+}
+
+extern "C" mk_status mk_ops_cuda(const struct mk_ops **out, int index)
+{
+    *out = NULL;
+    int n = mk_cuda_device_count();
+    if (n == 0)
+        return mk_fail(MK_ERR_DEVICE, "CUDA: no CUDA device found (the driver reports none)");
+    if (index < 0 || index >= n)
+        return mk_fail(MK_ERR_DEVICE, "CUDA: no device %d (%d found)", index, n);
+    if (g_cuda.ready) {
+        if (index != g_cuda.device)
+            return mk_fail(MK_ERR_UNSUPPORTED,
+                           "CUDA: this process already uses device %d (one device per process)",
+                           g_cuda.device);
+        *out = &cuda_ops;
+        return MK_OK;
+    }
+    mk_status st;
+    cudaMemPool_t pool;
+    uint64_t keep = UINT64_MAX;
+    if ((st = MK_CK(cudaSetDevice(index))) ||
+        (st = MK_CK(cudaDeviceGetAttribute(&g_cuda.sms, cudaDevAttrMultiProcessorCount, index))) ||
+        (st = MK_CK(cudaDeviceGetDefaultMemPool(&pool, index))) ||
+        (st = MK_CK(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep))) ||
+        (st = MK_CK(cudaStreamCreateWithFlags(&g_cuda.stream, cudaStreamNonBlocking))))
+        return st;
+    /* Plain fp32 GEMMs (CUBLAS_COMPUTE_32F in linear.cu): no TF32 in this math mode. */
+    if ((st = MK_CK(cublasCreate(&g_cuda.blas))) ||
+        (st = MK_CK(cublasSetStream(g_cuda.blas, g_cuda.stream))) ||
+        (st = MK_CK(cublasSetMathMode(g_cuda.blas, CUBLAS_DEFAULT_MATH)))) {
+        cudaStreamDestroy(g_cuda.stream);
+        return st;
+    }
+    g_cuda.device = index;
+    g_cuda.ready = 1;
+    g_cuda.failed = 0;
+    *out = &cuda_ops;
+    return MK_OK;
+}

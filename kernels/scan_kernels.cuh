@@ -1,0 +1,649 @@
+/* scan_kernels.cuh — the selective scan kernels (contract: scan.h), templated on the storage
+ * type T of the token tensors (float for the op table, __nv_bfloat16 for the bf16 variant);
+ * state and arithmetic are fp32. Included by scan.cu and scan_bf16.cu only.
+ *
+ * Token-major layout [B, L, E]: a warp's lanes walk consecutive channels of one token row, so
+ * every load of u, delta, z, dout is coalesced. The time axis is cut into chunks of Tc steps so
+ * that B = 1 with long L still fills the GPU; a chunk's block holds 128/TPC channels, each
+ * channel's N states split over TPC lanes (NS states per lane, in registers). B_t and C_t rows
+ * are staged in shared memory once per block for all its channels.
+ *
+ * The recurrence per (b, e, n) is affine, h_t = alpha_t h_{t-1} + beta_t with
+ *   alpha_t = reset_t ? 0 : exp(dt_t A),   beta_t = dt_t u_t B_t[n],   dt_t = softplus(delta+bias),
+ * so a chunk composes to h_end = P h_start + S with P = prod alpha = exp(A sum dt) (0 if the
+ * chunk holds a reset) and S = the chunk's own scan from 0. Three passes:
+ *   1 summary  (one thread per chunk lane): S and sum dt per chunk          [B, nch, E, N], [B, nch, E]
+ *   2 carry    (one thread per (b,e,n)):   h_in of every chunk, in place of S; the final state
+ *   3 output   (as 1): rescan each chunk from its h_in, y = C.h + D u, gate, store.
+ * exp(dt A) is exp2(dt A log2 e) with A log2 e formed once (MUFU ex2).
+ *
+ * Backward (recompute, never stores h): the adjoint carry k_t (what reaches h_{t-1} from the
+ * right) obeys k_t = alpha_t (C_t g_t + k_{t+1}), g = dout SiLU(z): the same affine form run
+ * backwards with the same P, so pass 1 also gives each chunk's Sr = sum_t (prod_{s<=t} alpha_s)
+ * C_t g_t and pass 2 the k entering each chunk from the right (and dstate0 = k_0). Pass 3 per
+ * chunk: a forward sweep keeps h at every SUB-th step in shared memory; then, sub-block by
+ * sub-block from the end, h is recomputed into registers (q = alpha h_{t-1} and alpha) and the
+ * adjoint runs backwards: dh = C g + k, k = alpha dh,
+ *   du += g D + dt sum_n dh B;   ddt = sum_n dh (A q + B u);   dA_log[n] += A sum dt dh q
+ *   dB_t[n] += sum_e dh dt u;    dC_t[n] += sum_e g h_t;      dz += dout y dSiLU(z).
+ * Sums over channels (dB, dC) go through shared memory in channel order to per-block partials;
+ * sums over tokens (dA_log, dD, ddelta_bias) to per-chunk partials; all are added in a fixed
+ * order (no atomics): the backward is deterministic.
+ */
+#ifndef MK_SCAN_KERNELS_CUH
+#define MK_SCAN_KERNELS_CUH
+
+#include <cuda_bf16.h>
+#include "cuda_common.cuh"
+
+#define SCAN_THREADS 128
+#define SCAN_TT 32     /* time steps of B/C staged per tile (passes 1 and 3 forward) */
+#define SCAN_BWD_TC 64 /* chunk of the backward */
+#define SCAN_SUB 8     /* sub-block of the backward's reverse sweep */
+#define SCAN_LOG2E 1.4426950408889634f
+
+/* Inputs are read-only for a kernel's life: loads go through the non-coherent path (__ldg),
+ * which also lets the compiler issue them ahead of the gradient stores. */
+__device__ __forceinline__ float ldf(const float *p, size_t i)
+{
+    return __ldg(p + i);
+}
+__device__ __forceinline__ float ldf(const __nv_bfloat16 *p, size_t i)
+{
+    return __bfloat162float(__ldg(p + i));
+}
+__device__ __forceinline__ void addf(float *p, size_t i, float v)
+{
+    p[i] += v;
+}
+__device__ __forceinline__ void addf(__nv_bfloat16 *p, size_t i, float v)
+{
+    p[i] = __float2bfloat16(__bfloat162float(p[i]) + v);
+}
+__device__ __forceinline__ void stf(float *p, size_t i, float v)
+{
+    p[i] = v;
+}
+__device__ __forceinline__ void stf(__nv_bfloat16 *p, size_t i, float v)
+{
+    p[i] = __float2bfloat16(v);
+}
+
+template <typename T> struct scan_args {
+    const T *u, *delta, *z, *Bm, *Cm, *dout;
+    const float *delta_bias, *A_log, *Dskip;
+    const uint8_t *reset;
+    int B, L, E, N, ld_bc, ld_z;
+    int Tc, nch, TPC;
+    float *S, *Sr, *sdt; /* chunk summaries, then carries */
+};
+
+/* This thread's place: channel e (clamped for loads; act = e < E), lane g of TPC, b, chunk. */
+struct scan_lane {
+    int e, g, b, c, t0, t1, cl;
+    bool act;
+};
+
+__device__ __forceinline__ scan_lane scan_place(int TPC, int E, int L, int Tc)
+{
+    scan_lane p;
+    int chb = SCAN_THREADS / TPC;
+    p.cl = threadIdx.x / TPC;
+    p.g = threadIdx.x % TPC;
+    int e = blockIdx.y * chb + p.cl;
+    p.act = e < E;
+    p.e = p.act ? e : E - 1;
+    p.b = blockIdx.z;
+    p.c = blockIdx.x;
+    p.t0 = p.c * Tc;
+    p.t1 = min(p.t0 + Tc, L);
+    return p;
+}
+
+/* Sum over the TPC lanes of a channel (TPC a power of two <= 32). */
+__device__ __forceinline__ float lane_sum(float v, int TPC)
+{
+    for (int o = 1; o < TPC; o <<= 1)
+        v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+/* Stage rows t0..t0+nt-1 of B and C (and the reset flags) into shared memory, padded to
+ * npad states with zeros: sB[t * npad + n]. */
+template <typename T>
+__device__ __forceinline__ void stage_bc(float *sB, float *sC, uint8_t *sR, const scan_args<T> &a,
+                                         int b, int t0, int nt, int ntile, int npad)
+{
+    for (int i = threadIdx.x; i < ntile * npad; i += SCAN_THREADS) {
+        int t = i / npad, n = i % npad;
+        bool ok = t < nt && n < a.N;
+        size_t r = ((size_t)b * a.L + t0 + t) * a.ld_bc + n;
+        sB[i] = ok ? ldf(a.Bm, r) : 0.0f;
+        sC[i] = ok ? ldf(a.Cm, r) : 0.0f;
+    }
+    for (int t = threadIdx.x; t < ntile; t += SCAN_THREADS)
+        sR[t] = t < nt && a.reset ? a.reset[(size_t)b * a.L + t0 + t] : 0;
+}
+
+/* A log2(e) for this lane's states (0 for padding states) */
+template <int NS>
+__device__ __forceinline__ void load_A2(float A2[NS], const float *A_log, int e, int g, int N)
+{
+#pragma unroll
+    for (int i = 0; i < NS; i++) {
+        int n = g * NS + i;
+        A2[i] = n < N ? -expf(A_log[(size_t)e * N + n]) * SCAN_LOG2E : 0.0f;
+    }
+}
+
+/* g_t = dout * SiLU(z) (or dout), and the SiLU(z) pieces for dz */
+template <typename T>
+__device__ __forceinline__ float gate_grad(const scan_args<T> &a, size_t row, int e, float dy)
+{
+    if (!a.z)
+        return dy;
+    float zv = ldf(a.z, row * a.ld_z + e);
+    return dy * zv * mk_sigmoidf(zv);
+}
+
+/* Pass 1: per chunk lane, S (and for the backward Sr) and sum dt (-1 when the chunk resets). */
+template <typename T, int NS, bool BWD> __global__ void scan_summary_kernel(scan_args<T> a)
+{
+    extern __shared__ float smem[];
+    int npad = a.TPC * NS;
+    float *sB = smem, *sC = sB + SCAN_TT * npad;
+    uint8_t *sR = (uint8_t *)(sC + SCAN_TT * npad);
+    scan_lane p = scan_place(a.TPC, a.E, a.L, a.Tc);
+    float A2[NS], h[NS], pi[NS], sr[NS];
+    load_A2<NS>(A2, a.A_log, p.e, p.g, a.N);
+#pragma unroll
+    for (int i = 0; i < NS; i++) {
+        h[i] = 0.0f;
+        pi[i] = 1.0f;
+        sr[i] = 0.0f;
+    }
+    float bias = a.delta_bias[p.e], sdt = 0.0f;
+    bool rs = false;
+    for (int tt = p.t0; tt < p.t1; tt += SCAN_TT) {
+        int nt = min(SCAN_TT, p.t1 - tt);
+        __syncthreads();
+        stage_bc(sB, sC, sR, a, p.b, tt, nt, SCAN_TT, npad);
+        __syncthreads();
+        for (int s = 0; s < nt; s++) {
+            size_t row = (size_t)p.b * a.L + tt + s;
+            float u = ldf(a.u, row * a.E + p.e);
+            float dt = mk_softplusf(ldf(a.delta, row * a.E + p.e) + bias);
+            float gt = BWD ? gate_grad(a, row, p.e, ldf(a.dout, row * a.E + p.e)) : 0.0f;
+            if (sR[s]) {
+                rs = true;
+#pragma unroll
+                for (int i = 0; i < NS; i++) {
+                    h[i] = 0.0f;
+                    pi[i] = 0.0f;
+                }
+            }
+            sdt += dt;
+            const float *Bt = sB + s * npad + p.g * NS, *Ct = sC + s * npad + p.g * NS;
+#pragma unroll
+            for (int i = 0; i < NS; i++) {
+                float al = exp2f(dt * A2[i]);
+                h[i] = al * h[i] + dt * u * Bt[i];
+                if (BWD) {
+                    pi[i] *= al;
+                    sr[i] += pi[i] * Ct[i] * gt;
+                }
+            }
+        }
+    }
+    if (!p.act)
+        return;
+    size_t o = (((size_t)p.b * a.nch + p.c) * a.E + p.e) * a.N;
+#pragma unroll
+    for (int i = 0; i < NS; i++) {
+        int n = p.g * NS + i;
+        if (n < a.N) {
+            a.S[o + n] = h[i];
+            if (BWD)
+                a.Sr[o + n] = sr[i];
+        }
+    }
+    if (p.g == 0)
+        a.sdt[((size_t)p.b * a.nch + p.c) * a.E + p.e] = rs ? -1.0f : sdt;
+}
+
+/* Pass 2: one thread per (b, e, n). Forward carry h_in of each chunk (in place of S) from
+ * state (or 0); the final state to `state`. Backward (Sr != NULL): the carry from the right
+ * k_in of each chunk (in place of Sr), and dstate0 += k_0. Loads are issued SCAN_P2 chunks
+ * ahead of the serial chain. */
+#define SCAN_P2 8
+template <typename T>
+__global__ void scan_carry_kernel(scan_args<T> a, const float *state0, float *state_out,
+                                  float *dstate0)
+{
+    size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x, EN = (size_t)a.E * a.N;
+    if (i >= (size_t)a.B * EN)
+        return;
+    int b = (int)(i / EN), en = (int)(i % EN), e = en / a.N;
+    float A2 = -expf(a.A_log[en]) * SCAN_LOG2E;
+    size_t base = (size_t)b * a.nch * EN + en, sbase = (size_t)b * a.nch * a.E + e;
+    float h = state0 ? state0[i] : 0.0f;
+    for (int c0 = 0; c0 < a.nch; c0 += SCAN_P2) {
+        float P[SCAN_P2], S[SCAN_P2];
+#pragma unroll
+        for (int j = 0; j < SCAN_P2; j++) {
+            int c = c0 + j;
+            float sd = c < a.nch ? a.sdt[sbase + (size_t)c * a.E] : -1.0f;
+            P[j] = sd < 0.0f ? 0.0f : exp2f(A2 * sd);
+            S[j] = c < a.nch ? a.S[base + (size_t)c * EN] : 0.0f;
+        }
+#pragma unroll
+        for (int j = 0; j < SCAN_P2; j++)
+            if (c0 + j < a.nch) {
+                a.S[base + (size_t)(c0 + j) * EN] = h;
+                h = P[j] * h + S[j];
+            }
+    }
+    if (state_out)
+        state_out[i] = h;
+    if (!a.Sr)
+        return;
+    float k = 0.0f;
+    for (int c0 = a.nch - 1; c0 >= 0; c0 -= SCAN_P2) {
+        float P[SCAN_P2], S[SCAN_P2];
+#pragma unroll
+        for (int j = 0; j < SCAN_P2; j++) {
+            int c = c0 - j;
+            float sd = c >= 0 ? a.sdt[sbase + (size_t)c * a.E] : -1.0f;
+            P[j] = sd < 0.0f ? 0.0f : exp2f(A2 * sd);
+            S[j] = c >= 0 ? a.Sr[base + (size_t)c * EN] : 0.0f;
+        }
+#pragma unroll
+        for (int j = 0; j < SCAN_P2; j++)
+            if (c0 - j >= 0) {
+                a.Sr[base + (size_t)(c0 - j) * EN] = k;
+                k = P[j] * k + S[j];
+            }
+    }
+    if (dstate0)
+        dstate0[i] += k;
+}
+
+/* Load this lane's part of a per-chunk [.., E, N] carry. */
+template <int NS>
+__device__ __forceinline__ void load_carry(float v[NS], const float *X, const scan_lane &p,
+                                           int nch, int E, int N)
+{
+    size_t o = (((size_t)p.b * nch + p.c) * E + p.e) * N;
+#pragma unroll
+    for (int i = 0; i < NS; i++) {
+        int n = p.g * NS + i;
+        v[i] = n < N ? X[o + n] : 0.0f;
+    }
+}
+
+/* Pass 3 forward: rescan each chunk from h_in; out = (C.h + D u) SiLU(z). */
+template <typename T, int NS> __global__ void scan_out_kernel(T *out, scan_args<T> a)
+{
+    extern __shared__ float smem[];
+    int npad = a.TPC * NS;
+    float *sB = smem, *sC = sB + SCAN_TT * npad;
+    uint8_t *sR = (uint8_t *)(sC + SCAN_TT * npad);
+    scan_lane p = scan_place(a.TPC, a.E, a.L, a.Tc);
+    float A2[NS], h[NS];
+    load_A2<NS>(A2, a.A_log, p.e, p.g, a.N);
+    load_carry<NS>(h, a.S, p, a.nch, a.E, a.N);
+    float bias = a.delta_bias[p.e], Dsk = a.Dskip[p.e];
+    for (int tt = p.t0; tt < p.t1; tt += SCAN_TT) {
+        int nt = min(SCAN_TT, p.t1 - tt);
+        __syncthreads();
+        stage_bc(sB, sC, sR, a, p.b, tt, nt, SCAN_TT, npad);
+        __syncthreads();
+        for (int s = 0; s < nt; s++) {
+            size_t row = (size_t)p.b * a.L + tt + s;
+            float u = ldf(a.u, row * a.E + p.e);
+            float dt = mk_softplusf(ldf(a.delta, row * a.E + p.e) + bias);
+            if (sR[s]) {
+#pragma unroll
+                for (int i = 0; i < NS; i++)
+                    h[i] = 0.0f;
+            }
+            const float *Bt = sB + s * npad + p.g * NS, *Ct = sC + s * npad + p.g * NS;
+            float y = 0.0f;
+#pragma unroll
+            for (int i = 0; i < NS; i++) {
+                h[i] = exp2f(dt * A2[i]) * h[i] + dt * u * Bt[i];
+                y += Ct[i] * h[i];
+            }
+            y = lane_sum(y, a.TPC) + Dsk * u;
+            if (a.z) {
+                float zv = ldf(a.z, row * a.ld_z + p.e);
+                y *= zv * mk_sigmoidf(zv);
+            }
+            if (p.act && p.g == 0)
+                stf(out, row * a.E + p.e, y);
+        }
+    }
+}
+
+/* The per-step inputs of steps s0..s0+SUB-1 of this lane's chunk, loaded together ahead of
+ * use (steps past nt read as 0, which the callers treat as identity steps): u, delta + bias,
+ * and for the adjoint dout and z (dy, z may be NULL: not wanted). */
+template <typename T>
+__device__ __forceinline__ void scan_steps(float *su, float *sx, float *sdy, float *sz,
+                                           const scan_args<T> &a, const scan_lane &p, int s0,
+                                           int nt, float bias)
+{
+#pragma unroll
+    for (int s = 0; s < SCAN_SUB; s++) {
+        bool ok = s0 + s < nt;
+        size_t row = (size_t)p.b * a.L + p.t0 + s0 + s;
+        su[s] = ok ? ldf(a.u, row * a.E + p.e) : 0.0f;
+        sx[s] = ok ? ldf(a.delta, row * a.E + p.e) + bias : 0.0f;
+        if (sdy)
+            sdy[s] = ok ? ldf(a.dout, row * a.E + p.e) : 0.0f;
+        if (sz)
+            sz[s] = ok && a.z ? ldf(a.z, row * a.ld_z + p.e) : 0.0f;
+    }
+}
+
+/* Pass 3 backward. Shared memory: B, C, reset of the chunk; checkpoints h every SCAN_SUB
+ * steps [Tc/SUB][NS][threads]; the dB/dC exchange [2][channels][SUB*npad + 1]. */
+template <typename T> struct scan_grads {
+    T *du, *ddelta, *dz;
+    float *pdB, *pdC;       /* [nEblk, B*L, N] per-block partials */
+    float *pdA, *pdD, *pdb; /* [B*nch, E*N], [B*nch, E], [B*nch, E] */
+};
+
+template <typename T, int NS>
+__global__ void __launch_bounds__(SCAN_THREADS) scan_bwd_kernel(scan_args<T> a, scan_grads<T> gr)
+{
+    extern __shared__ float smem[];
+    const int npad = a.TPC * NS, chb = SCAN_THREADS / a.TPC, rw = SCAN_SUB * npad + 1;
+    float *sB = smem, *sC = sB + SCAN_BWD_TC * npad;
+    float *ck = sC + SCAN_BWD_TC * npad;                   /* [TC/SUB][NS][threads] */
+    float *xB = ck + (SCAN_BWD_TC / SCAN_SUB) * NS * SCAN_THREADS, *xC = xB + chb * rw;
+    uint8_t *sR = (uint8_t *)(xC + chb * rw);
+    scan_lane p = scan_place(a.TPC, a.E, a.L, a.Tc);
+    float A2[NS], h[NS], k[NS], dA[NS];
+    load_A2<NS>(A2, a.A_log, p.e, p.g, a.N);
+    load_carry<NS>(h, a.S, p, a.nch, a.E, a.N);
+    load_carry<NS>(k, a.Sr, p, a.nch, a.E, a.N);
+    const float bias = a.delta_bias[p.e], Dsk = a.Dskip[p.e];
+    int nt = p.t1 - p.t0;
+    stage_bc(sB, sC, sR, a, p.b, p.t0, nt, SCAN_BWD_TC, npad);
+    __syncthreads();
+
+    /* forward sweep: checkpoint h at the start of every sub-block */
+    float su[SCAN_SUB], sx[SCAN_SUB], sdy[SCAN_SUB], sz[SCAN_SUB];
+    for (int s0 = 0; s0 < nt; s0 += SCAN_SUB) {
+        scan_steps(su, sx, NULL, NULL, a, p, s0, nt, bias);
+#pragma unroll
+        for (int i = 0; i < NS; i++)
+            ck[((s0 / SCAN_SUB) * NS + i) * SCAN_THREADS + threadIdx.x] = h[i];
+#pragma unroll
+        for (int s = 0; s < SCAN_SUB; s++) {
+            if (s0 + s >= nt)
+                break;
+            float dt = mk_softplusf(sx[s]);
+            const float *Bt = sB + (s0 + s) * npad + p.g * NS;
+            bool r = sR[s0 + s];
+#pragma unroll
+            for (int i = 0; i < NS; i++)
+                h[i] = exp2f(dt * A2[i]) * (r ? 0.0f : h[i]) + dt * su[s] * Bt[i];
+        }
+    }
+
+    float sD = 0.0f, sdb = 0.0f;
+#pragma unroll
+    for (int i = 0; i < NS; i++)
+        dA[i] = 0.0f;
+    for (int j = (nt - 1) / SCAN_SUB; j >= 0; j--) {
+        int s0 = j * SCAN_SUB;
+        float q[SCAN_SUB][NS], al[SCAN_SUB][NS], rdu[SCAN_SUB], rdd[SCAN_SUB], rdz[SCAN_SUB];
+        scan_steps(su, sx, sdy, sz, a, p, s0, nt, bias);
+#pragma unroll
+        for (int i = 0; i < NS; i++)
+            h[i] = ck[(j * NS + i) * SCAN_THREADS + threadIdx.x];
+#pragma unroll
+        for (int s = 0; s < SCAN_SUB; s++) {
+            float dt = mk_softplusf(sx[s]);
+            const float *Bt = sB + (s0 + s) * npad + p.g * NS;
+            bool r = sR[s0 + s];
+#pragma unroll
+            for (int i = 0; i < NS; i++) {
+                al[s][i] = exp2f(dt * A2[i]);
+                q[s][i] = al[s][i] * (r ? 0.0f : h[i]);
+                h[i] = q[s][i] + dt * su[s] * Bt[i];
+            }
+        }
+#pragma unroll
+        for (int s = SCAN_SUB - 1; s >= 0; s--) {
+            float *xb = xB + p.cl * rw + s * npad + p.g * NS, *xc = xC + p.cl * rw + s * npad + p.g * NS;
+            float u = su[s], x = sx[s], dt = mk_softplusf(x), dy = sdy[s];
+            float sg = a.z ? mk_sigmoidf(sz[s]) : 1.0f, gt = a.z ? dy * sz[s] * sg : dy;
+            const float *Bt = sB + (s0 + s) * npad + p.g * NS, *Ct = sC + (s0 + s) * npad + p.g * NS;
+            bool r = sR[s0 + s], valid = s0 + s < nt;
+            float dtu = dt * u, sB_ = 0.0f, ddt = 0.0f, y = 0.0f;
+#pragma unroll
+            for (int i = 0; i < NS; i++) {
+                float hc = q[s][i] + dtu * Bt[i];
+                float dh = valid ? Ct[i] * gt + k[i] : 0.0f;
+                float A = A2[i] * (1.0f / SCAN_LOG2E);
+                sB_ += dh * Bt[i];
+                ddt += A * dh * q[s][i] + dh * Bt[i] * u;
+                dA[i] += dt * dh * q[s][i];
+                y += Ct[i] * hc;
+                xb[i] = p.act ? dh * dtu : 0.0f;
+                xc[i] = p.act && valid ? gt * hc : 0.0f;
+                k[i] = !valid ? k[i] : r ? 0.0f : al[s][i] * dh;
+            }
+            sB_ = lane_sum(sB_, a.TPC);
+            ddt = lane_sum(ddt, a.TPC);
+            y = lane_sum(y, a.TPC);
+            rdu[s] = gt * Dsk + dt * sB_;
+            rdd[s] = valid ? ddt * (x > 20.0f ? 1.0f : mk_sigmoidf(x)) : 0.0f;
+            rdz[s] = dy * (y + Dsk * u) * sg * (1.0f + sz[s] * (1.0f - sg));
+            sdb += rdd[s];
+            sD += valid ? gt * u : 0.0f;
+        }
+        if (p.act && p.g == 0) {
+#pragma unroll
+            for (int s = 0; s < SCAN_SUB; s++) {
+                if (s0 + s >= nt)
+                    break;
+                size_t row = (size_t)p.b * a.L + p.t0 + s0 + s, o = row * a.E + p.e;
+                addf(gr.du, o, rdu[s]);
+                addf(gr.ddelta, o, rdd[s]);
+                if (a.z && gr.dz)
+                    addf(gr.dz, row * a.ld_z + p.e, rdz[s]);
+            }
+        }
+        __syncthreads();
+        /* dB, dC of this sub-block: sum over the block's channels in order */
+        for (int o = threadIdx.x; o < SCAN_SUB * npad; o += SCAN_THREADS) {
+            int s = o / npad, n = o % npad;
+            if (s0 + s >= nt || n >= a.N)
+                continue;
+            float vb = 0.0f, vc = 0.0f;
+            for (int cl = 0; cl < chb; cl++) {
+                vb += xB[cl * rw + o];
+                vc += xC[cl * rw + o];
+            }
+            size_t r = ((size_t)blockIdx.y * a.B * a.L + (size_t)p.b * a.L + p.t0 + s0 + s) * a.N + n;
+            if (gr.pdB)
+                gr.pdB[r] = vb;
+            if (gr.pdC)
+                gr.pdC[r] = vc;
+        }
+        __syncthreads();
+    }
+    if (!p.act)
+        return;
+    size_t prow = (size_t)p.b * a.nch + p.c;
+#pragma unroll
+    for (int i = 0; i < NS; i++) {
+        int n = p.g * NS + i;
+        if (n < a.N)
+            gr.pdA[prow * a.E * a.N + (size_t)p.e * a.N + n] = A2[i] * (1.0f / SCAN_LOG2E) * dA[i];
+    }
+    if (p.g == 0) {
+        gr.pdD[prow * a.E + p.e] = sD;
+        gr.pdb[prow * a.E + p.e] = sdb;
+    }
+}
+
+/* dB[b,t,n] += sum over channel blocks in order of the partials (likewise dC) */
+static __global__ void scan_dbc_kernel(float *dB, float *dC, const float *pdB, const float *pdC,
+                                int nblk, size_t rows, int N, int ld_bc)
+{
+    size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+    if (i >= rows * N)
+        return;
+    size_t r = i / N;
+    int n = (int)(i % N);
+    float sb = 0.0f, sc = 0.0f;
+    for (int k = 0; k < nblk; k++) {
+        if (dB)
+            sb += pdB[(size_t)k * rows * N + i];
+        if (dC)
+            sc += pdC[(size_t)k * rows * N + i];
+    }
+    if (dB)
+        dB[r * ld_bc + n] += sb;
+    if (dC)
+        dC[r * ld_bc + n] += sc;
+}
+
+/* ---- launchers ------------------------------------------------------------------------- */
+
+/* TPC lanes per channel: the power of two covering N with ns states per lane (<= 32). */
+static inline int scan_tpc(int N, int ns)
+{
+    int t = 1;
+    while (t * ns < N)
+        t <<= 1;
+    return t;
+}
+
+static inline int scan_check_n(int N, int ns)
+{
+    if (N >= 1 && scan_tpc(N, ns) <= 32)
+        return 1;
+    mk_cuda_record("d_state out of range", "1 <= N <= 32 * states per lane", __func__, __FILE__,
+                   __LINE__);
+    return 0;
+}
+
+/* Chunk length of the forward: enough chunks that B*E*TPC*nch lanes fill the GPU about
+ * four times over, a power of two in [SCAN_TT, 16 SCAN_TT] (longer chunks: fewer carries). */
+static inline int scan_fwd_chunk(int B, int L, int E, int TPC)
+{
+    double lanes = (double)B * E * TPC, want = 4.0 * mk_cuda_sm_count() * 1024;
+    int tc = SCAN_TT;
+    while (tc < 16 * SCAN_TT && lanes * ((L + tc - 1) / tc) > want * 2)
+        tc <<= 1;
+    return tc;
+}
+
+template <typename T, int NS> static void scan_fwd_ns(T *out, float *state, scan_args<T> a)
+{
+    cudaStream_t st = mk_cuda_stream();
+    a.TPC = scan_tpc(a.N, NS);
+    a.Tc = scan_fwd_chunk(a.B, a.L, a.E, a.TPC);
+    a.nch = (a.L + a.Tc - 1) / a.Tc;
+    size_t nsum = (size_t)a.B * a.nch * a.E;
+    float *scr = (float *)mk_cuda_scratch(nsum * (a.N + 1) * sizeof(float));
+    if (!scr)
+        return;
+    a.S = scr;
+    a.sdt = scr + nsum * a.N;
+    a.Sr = NULL;
+    int chb = SCAN_THREADS / a.TPC;
+    dim3 grid(a.nch, (a.E + chb - 1) / chb, a.B);
+    size_t sm = 2 * SCAN_TT * a.TPC * NS * sizeof(float) + SCAN_TT;
+    scan_summary_kernel<T, NS, false><<<grid, SCAN_THREADS, sm, st>>>(a);
+    MK_LAUNCH_CHECK();
+    size_t ben = (size_t)a.B * a.E * a.N;
+    scan_carry_kernel<T><<<mk_cuda_blocks(ben, 128), 128, 0, st>>>(a, state, state, NULL);
+    MK_LAUNCH_CHECK();
+    scan_out_kernel<T, NS><<<grid, SCAN_THREADS, sm, st>>>(out, a);
+    MK_LAUNCH_CHECK();
+    mk_cuda_scratch_free(scr);
+}
+
+template <typename T> static void scan_fwd_launch(T *out, float *state, const scan_args<T> &a)
+{
+    if ((size_t)a.B * a.L * a.E == 0 || !scan_check_n(a.N, a.N <= 4 ? 4 : 16))
+        return;
+    if (a.N <= 4)
+        scan_fwd_ns<T, 4>(out, state, a);
+    else
+        scan_fwd_ns<T, 16>(out, state, a);
+}
+
+/* Backward: NS = 4 states per lane, chunks of SCAN_BWD_TC. dB, dC, dA_log, dD, ddelta_bias,
+ * dstate0 are fp32 (NULL: not wanted); du, ddelta, dz in T. All accumulate. */
+template <typename T>
+static void scan_bwd_launch(T *du, T *ddelta, T *dz, float *dB, float *dC, float *dA_log,
+                            float *dD, float *ddelta_bias, float *dstate0, const T *dout,
+                            const float *state0, scan_args<T> a)
+{
+    const int NS = 4;
+    if ((size_t)a.B * a.L * a.E == 0 || !scan_check_n(a.N, NS))
+        return;
+    cudaStream_t st = mk_cuda_stream();
+    a.dout = dout;
+    a.TPC = scan_tpc(a.N, NS);
+    a.Tc = SCAN_BWD_TC;
+    a.nch = (a.L + a.Tc - 1) / a.Tc;
+    int chb = SCAN_THREADS / a.TPC, nblk = (a.E + chb - 1) / chb, npad = a.TPC * NS;
+    size_t nsum = (size_t)a.B * a.nch * a.E, EN = (size_t)a.E * a.N;
+    size_t nbc = (size_t)nblk * a.B * a.L * a.N;
+    size_t total = nsum * (2 * a.N + 1) + nsum * (a.N + 2) + (dB ? nbc : 0) + (dC ? nbc : 0);
+    float *scr = (float *)mk_cuda_scratch(total * sizeof(float));
+    if (!scr)
+        return;
+    a.S = scr;
+    a.Sr = a.S + nsum * a.N;
+    a.sdt = a.Sr + nsum * a.N;
+    scan_grads<T> gr = {du, ddelta, dz, NULL, NULL, a.sdt + nsum, NULL, NULL};
+    gr.pdD = gr.pdA + nsum * a.N;
+    gr.pdb = gr.pdD + nsum;
+    float *next = gr.pdb + nsum;
+    if (dB) {
+        gr.pdB = next;
+        next += nbc;
+    }
+    if (dC)
+        gr.pdC = next;
+    dim3 grid(a.nch, nblk, a.B);
+    size_t sm1 = 2 * SCAN_TT * npad * sizeof(float) + SCAN_TT;
+    scan_summary_kernel<T, NS, true><<<grid, SCAN_THREADS, sm1, st>>>(a);
+    MK_LAUNCH_CHECK();
+    scan_carry_kernel<T><<<mk_cuda_blocks((size_t)a.B * EN, 128), 128, 0, st>>>(
+        a, state0, NULL, dstate0);
+    MK_LAUNCH_CHECK();
+    int rw = SCAN_SUB * npad + 1;
+    size_t sm3 = (2 * SCAN_BWD_TC * npad + (SCAN_BWD_TC / SCAN_SUB) * NS * SCAN_THREADS +
+                  2 * chb * rw) * sizeof(float) + SCAN_BWD_TC;
+    MK_CK(cudaFuncSetAttribute(scan_bwd_kernel<T, NS>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                               (int)sm3));
+    scan_bwd_kernel<T, NS><<<grid, SCAN_THREADS, sm3, st>>>(a, gr);
+    MK_LAUNCH_CHECK();
+    int rows = a.B * a.nch;
+    if (dA_log)
+        mk_cuda_colsum(dA_log, gr.pdA, rows, (int)EN);
+    if (dD)
+        mk_cuda_colsum(dD, gr.pdD, rows, a.E);
+    if (ddelta_bias)
+        mk_cuda_colsum(ddelta_bias, gr.pdb, rows, a.E);
+    if (dB || dC) {
+        size_t nrows = (size_t)a.B * a.L;
+        scan_dbc_kernel<<<mk_cuda_blocks(nrows * a.N, 256), 256, 0, st>>>(
+            dB, dC, gr.pdB, gr.pdC, nblk, nrows, a.N, a.ld_bc);
+        MK_LAUNCH_CHECK();
+    }
+    mk_cuda_scratch_free(scr);
+}
+
+#endif /* MK_SCAN_KERNELS_CUH */

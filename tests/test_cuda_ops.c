@@ -1,0 +1,348 @@
+/* test_cuda_ops.c — every op of the CUDA table against the CPU reference table, on a shape grid
+ * that reaches every path of the kernels: L = 1, odd L, L not a multiple of the scan chunks
+ * (forward 32..512, backward 64 steps), B > 1, E not a multiple of a block's channels,
+ * d_state 5, 16 and 64, long L = 8192, strided inputs (ld_x, ld_z, ld_bc, ld_in, ld_din), with
+ * and without z, state in/out, reset masks, accumulation onto non-zero gradients.
+ * Metric, scale-free: max|gpu - cpu| / max|cpu| per output, with the tolerance of each op
+ * beside its check. Prints "1..0 # SKIP no CUDA device" where there is none (CI).
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "ops.h"
+#include "tap.h"
+
+static const struct mk_ops *cpu, *gpu;
+static unsigned long long rng_state = 88172645463325252ull;
+
+/* uniform in [-1, 1) (xorshift64) */
+static float frand(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (float)((rng_state >> 11) * (1.0 / 9007199254740992.0)) * 2.0f - 1.0f;
+}
+
+static float *hrand(size_t n, float scale, float shift)
+{
+    float *p = malloc((n ? n : 1) * sizeof *p);
+    for (size_t i = 0; i < n; i++)
+        p[i] = shift + scale * frand();
+    return p;
+}
+
+static float *hdup(const float *h, size_t n)
+{
+    float *p = malloc((n ? n : 1) * sizeof *p);
+    memcpy(p, h, n * sizeof *p);
+    return p;
+}
+
+/* device copy of n bytes of host data (NULL stays NULL) */
+static void *dev(const void *h, size_t bytes)
+{
+    void *d = NULL;
+    if (!h)
+        return NULL;
+    if (gpu->alloc(&d, bytes) || gpu->upload(d, h, bytes))
+        bail_out("device allocation/upload: %s", mk_last_error());
+    return d;
+}
+
+/* max|download(d) - ref| / max|ref| over n floats; NaN anywhere fails */
+static double cmp(const void *d, const float *ref, size_t n)
+{
+    float *g = malloc((n ? n : 1) * sizeof *g);
+    if (gpu->download(g, d, n * sizeof *g))
+        bail_out("download: %s", mk_last_error());
+    double md = 0, mr = 0;
+    for (size_t i = 0; i < n; i++) {
+        double e = fabs((double)g[i] - ref[i]);
+        if (!(e == e))
+            md = INFINITY;
+        md = e > md ? e : md;
+        mr = fabs(ref[i]) > mr ? fabs(ref[i]) : mr;
+    }
+    free(g);
+    return mr > 0 ? md / mr : md;
+}
+
+static void check(const char *what, double err, double tol)
+{
+    ok(err <= tol, "%s: err %.3g (tol %.0e)", what, err, tol);
+}
+
+static void synced(const char *op)
+{
+    mk_status st = gpu->sync();
+    if (st)
+        bail_out("%s: %s", op, mk_last_error());
+}
+
+static void test_embedding(size_t T, int D, int V)
+{
+    int32_t *ids = malloc(T * sizeof *ids);
+    for (size_t t = 0; t < T; t++)
+        ids[t] = (int32_t)((frand() + 1) * 0.5f * V) % V;
+    float *wte = hrand((size_t)V * D, 1, 0), *dout = hrand(T * D, 1, 0);
+    float *out = hrand(T * D, 1, 0), *dw = hrand((size_t)V * D, 1, 0);
+    int32_t *d_ids = dev(ids, T * sizeof *ids);
+    float *d_wte = dev(wte, (size_t)V * D * 4), *d_out = dev(out, T * D * 4);
+    float *d_dout = dev(dout, T * D * 4), *d_dw = dev(dw, (size_t)V * D * 4);
+    cpu->embedding_fwd(out, ids, wte, T, D);
+    gpu->embedding_fwd(d_out, d_ids, d_wte, T, D);
+    cpu->embedding_bwd(dw, dout, ids, T, D);
+    gpu->embedding_bwd(d_dw, d_dout, d_ids, T, D);
+    synced("embedding");
+    check("embedding fwd", cmp(d_out, out, T * D), 0);   /* a copy: exact */
+    check("embedding bwd", cmp(d_dw, dw, (size_t)V * D), 1e-6); /* same order of adds */
+    free(ids), free(wte), free(dout), free(out), free(dw);
+    gpu->free(d_ids), gpu->free(d_wte), gpu->free(d_out), gpu->free(d_dout), gpu->free(d_dw);
+}
+
+static void test_rmsnorm(size_t T, int D, int with_x)
+{
+    size_t n = T * D;
+    float *rin = hrand(n, 1, 0), *x = with_x ? hrand(n, 1, 0) : NULL, *w = hrand(D, 0.5f, 1);
+    float *rout = hrand(n, 1, 0), *normed = hrand(n, 1, 0), *rstd = hrand(T, 1, 0);
+    float *dn = hrand(n, 1, 0), *dres = hrand(n, 1, 0), *dw = hrand(D, 1, 0);
+    float *d_rin = dev(rin, n * 4), *d_x = dev(x, n * 4), *d_w = dev(w, D * 4);
+    float *d_rout = dev(rout, n * 4), *d_normed = dev(normed, n * 4), *d_rstd = dev(rstd, T * 4);
+    float *d_dn = dev(dn, n * 4), *d_dres = dev(dres, n * 4), *d_dw = dev(dw, D * 4);
+    cpu->add_rmsnorm_fwd(rout, normed, rstd, rin, x, w, T, D, 1e-5f);
+    gpu->add_rmsnorm_fwd(d_rout, d_normed, d_rstd, d_rin, d_x, d_w, T, D, 1e-5f);
+    cpu->rmsnorm_bwd(dres, dw, dn, rout, rstd, w, T, D);
+    gpu->rmsnorm_bwd(d_dres, d_dw, d_dn, d_rout, d_rstd, d_w, T, D);
+    synced("rmsnorm");
+    char name[96];
+    snprintf(name, sizeof name, "rmsnorm T=%zu D=%d x=%d", T, D, with_x);
+    diag("%s", name);
+    check("  resid_out", cmp(d_rout, rout, n), 1e-6); /* fp32: a few ulp */
+    check("  normed", cmp(d_normed, normed, n), 1e-5);
+    check("  rstd", cmp(d_rstd, rstd, T), 1e-5);
+    check("  dresid", cmp(d_dres, dres, n), 1e-5);
+    check("  dw", cmp(d_dw, dw, D), 1e-5);
+    free(rin), free(x), free(w), free(rout), free(normed), free(rstd), free(dn), free(dres);
+    free(dw);
+    gpu->free(d_rin), gpu->free(d_x), gpu->free(d_w), gpu->free(d_rout), gpu->free(d_normed);
+    gpu->free(d_rstd), gpu->free(d_dn), gpu->free(d_dres), gpu->free(d_dw);
+}
+
+static void test_linear(size_t M, int K, int N, int ld_in, int ld_din, int with_bias)
+{
+    float *in = hrand(M * ld_in, 1, 0), *W = hrand((size_t)N * K, 0.2f, 0);
+    float *bias = with_bias ? hrand(N, 1, 0) : NULL, *out = hrand(M * N, 1, 0);
+    float *dout = hrand(M * N, 1, 0), *din = hrand(M * ld_din, 1, 0);
+    float *dW = hrand((size_t)N * K, 1, 0), *db = with_bias ? hrand(N, 1, 0) : NULL;
+    float *d_in = dev(in, M * ld_in * 4), *d_W = dev(W, (size_t)N * K * 4);
+    float *d_bias = dev(bias, N * 4), *d_out = dev(out, M * N * 4), *d_dout = dev(dout, M * N * 4);
+    float *d_din = dev(din, M * ld_din * 4), *d_dW = dev(dW, (size_t)N * K * 4);
+    float *d_db = dev(db, N * 4);
+    cpu->linear_fwd(out, in, ld_in, W, bias, M, K, N);
+    gpu->linear_fwd(d_out, d_in, ld_in, d_W, d_bias, M, K, N);
+    cpu->linear_bwd(din, ld_din, dW, db, dout, in, ld_in, W, M, K, N);
+    gpu->linear_bwd(d_din, ld_din, d_dW, d_db, d_dout, d_in, ld_in, d_W, M, K, N);
+    synced("linear");
+    diag("linear M=%zu K=%d N=%d ld_in=%d ld_din=%d bias=%d", M, K, N, ld_in, ld_din, with_bias);
+    check("  out", cmp(d_out, out, M * N), 1e-5); /* fp32 GEMM, K-term sums */
+    check("  din", cmp(d_din, din, M * ld_din), 1e-5);
+    check("  dW", cmp(d_dW, dW, (size_t)N * K), 1e-5);
+    if (with_bias)
+        check("  dbias", cmp(d_db, db, N), 1e-5);
+    free(in), free(W), free(bias), free(out), free(dout), free(din), free(dW), free(db);
+    gpu->free(d_in), gpu->free(d_W), gpu->free(d_bias), gpu->free(d_out), gpu->free(d_dout);
+    gpu->free(d_din), gpu->free(d_dW), gpu->free(d_db);
+}
+
+static uint8_t *resets(int B, int L, int every)
+{
+    uint8_t *r = calloc((size_t)B * L, 1);
+    for (size_t i = 0; every && i < (size_t)B * L; i++)
+        r[i] = frand() > 1.0f - 2.0f / every;
+    return r;
+}
+
+static void test_conv1d(int B, int L, int E, int K, int with_state, int rst)
+{
+    int ld = 2 * E;
+    size_t nx = (size_t)B * L * ld, n = (size_t)B * L * E, ns = (size_t)B * E * (K - 1);
+    float *x = hrand(nx, 1, 0), *w = hrand((size_t)E * K, 0.5f, 0), *bias = hrand(E, 0.5f, 0);
+    float *st = with_state ? hrand(ns, 1, 0) : NULL, *st0 = with_state ? hdup(st, ns) : NULL;
+    float *out = hrand(n, 1, 0), *dout = hrand(n, 1, 0), *dx = hrand(nx, 1, 0);
+    float *dw = hrand((size_t)E * K, 1, 0), *db = hrand(E, 1, 0);
+    uint8_t *reset = rst ? resets(B, L, rst) : NULL;
+    float *d_x = dev(x, nx * 4), *d_w = dev(w, (size_t)E * K * 4), *d_bias = dev(bias, E * 4);
+    float *d_st = dev(st, ns * 4), *d_st0 = dev(st0, ns * 4), *d_out = dev(out, n * 4);
+    float *d_dout = dev(dout, n * 4), *d_dx = dev(dx, nx * 4);
+    float *d_dw = dev(dw, (size_t)E * K * 4), *d_db = dev(db, E * 4);
+    uint8_t *d_reset = dev(reset, (size_t)B * L);
+    cpu->conv1d_fwd(out, st, x, ld, w, bias, reset, B, L, E, K);
+    gpu->conv1d_fwd(d_out, d_st, d_x, ld, d_w, d_bias, d_reset, B, L, E, K);
+    cpu->conv1d_bwd(dx, ld, dw, db, dout, st0, x, ld, w, bias, reset, B, L, E, K);
+    gpu->conv1d_bwd(d_dx, ld, d_dw, d_db, d_dout, d_st0, d_x, ld, d_w, d_bias, d_reset, B, L, E,
+                    K);
+    synced("conv1d");
+    diag("conv1d B=%d L=%d E=%d K=%d state=%d reset=%d", B, L, E, K, with_state, rst);
+    check("  out", cmp(d_out, out, n), 1e-5); /* K-term sums, fp32 */
+    if (with_state)
+        check("  state", cmp(d_st, st, ns), 0);
+    check("  dx", cmp(d_dx, dx, nx), 1e-5);
+    check("  dw", cmp(d_dw, dw, (size_t)E * K), 1e-5);
+    check("  dbias", cmp(d_db, db, E), 1e-5);
+    free(x), free(w), free(bias), free(st), free(st0), free(out), free(dout), free(dx), free(dw);
+    free(db), free(reset);
+    gpu->free(d_x), gpu->free(d_w), gpu->free(d_bias), gpu->free(d_st), gpu->free(d_st0);
+    gpu->free(d_out), gpu->free(d_dout), gpu->free(d_dx), gpu->free(d_dw), gpu->free(d_db);
+    gpu->free(d_reset);
+}
+
+/* Inputs distributed as in an initialised Mamba layer (as anchors/bench_scan.py draws them). */
+static void test_scan(int B, int L, int E, int N, int with_z, int with_state, int rst)
+{
+    const int R = 3, ldbc = R + 2 * N, ldz = 2 * E;
+    size_t n = (size_t)B * L * E, nbc = (size_t)B * L * ldbc, nz = (size_t)B * L * ldz;
+    size_t ns = (size_t)B * E * N, nA = (size_t)E * N;
+    float *u = hrand(n, 1.5f, 0), *delta = hrand(n, 0.8f, 0), *xbc = hrand(nbc, 1.5f, 0);
+    float *z = with_z ? hrand(nz, 1.5f, 0) : NULL, *Alog = malloc(nA * 4), *db_ = malloc(E * 4);
+    float *Dsk = hrand(E, 0.5f, 1);
+    for (int e = 0; e < E; e++) {
+        for (int k = 0; k < N; k++)
+            Alog[(size_t)e * N + k] = logf((float)(k + 1)) + 0.1f * frand();
+        float dt = expf(logf(1e-3f) + (frand() + 1) * 0.5f * (logf(0.1f) - logf(1e-3f)));
+        db_[e] = dt + logf(-expm1f(-dt));
+    }
+    float *st = with_state ? hrand(ns, 1, 0) : NULL, *st0 = with_state ? hdup(st, ns) : NULL;
+    uint8_t *reset = rst ? resets(B, L, rst) : NULL;
+    float *out = hrand(n, 1, 0), *dout = hrand(n, 1, 0);
+    float *du = hrand(n, 1, 0), *ddl = hrand(n, 1, 0), *ddb = hrand(E, 1, 0);
+    float *dAl = hrand(nA, 1, 0), *dBC = hrand(nbc, 1, 0), *dD = hrand(E, 1, 0);
+    float *dz = with_z ? hrand(nz, 1, 0) : NULL, *ds0 = with_state ? hrand(ns, 1, 0) : NULL;
+
+    float *d_u = dev(u, n * 4), *d_delta = dev(delta, n * 4), *d_xbc = dev(xbc, nbc * 4);
+    float *d_z = dev(z, nz * 4), *d_Alog = dev(Alog, nA * 4), *d_db = dev(db_, E * 4);
+    float *d_Dsk = dev(Dsk, E * 4), *d_st = dev(st, ns * 4), *d_st0 = dev(st0, ns * 4);
+    uint8_t *d_reset = dev(reset, (size_t)B * L);
+    float *d_out = dev(out, n * 4), *d_dout = dev(dout, n * 4), *d_du = dev(du, n * 4);
+    float *d_ddl = dev(ddl, n * 4), *d_ddb = dev(ddb, E * 4), *d_dAl = dev(dAl, nA * 4);
+    float *d_dBC = dev(dBC, nbc * 4), *d_dD = dev(dD, E * 4), *d_dz = dev(dz, nz * 4);
+    float *d_ds0 = dev(ds0, ns * 4);
+
+    struct mk_scan_in in = {u, delta, db_, Alog, xbc + R, xbc + R + N, Dsk, z, reset,
+                            B, L, E, N, ldbc, ldz};
+    struct mk_scan_in din = {d_u, d_delta, d_db, d_Alog, d_xbc + R, d_xbc + R + N, d_Dsk, d_z,
+                             d_reset, B, L, E, N, ldbc, ldz};
+    struct mk_scan_grad g = {du, ddl, ddb, dAl, dBC + R, dBC + R + N, dD, dz, ds0};
+    struct mk_scan_grad dg = {d_du, d_ddl, d_ddb, d_dAl, d_dBC + R, d_dBC + R + N, d_dD, d_dz,
+                              d_ds0};
+    cpu->scan_fwd(out, st, &in);
+    gpu->scan_fwd(d_out, d_st, &din);
+    cpu->scan_bwd(&g, dout, st0, &in);
+    gpu->scan_bwd(&dg, d_dout, d_st0, &din);
+    synced("scan");
+    diag("scan B=%d L=%d E=%d N=%d z=%d state=%d reset=%d", B, L, E, N, with_z, with_state, rst);
+    /* fp32 recurrences over L steps in a different association (chunked): relative 1e-4 */
+    check("  out", cmp(d_out, out, n), 1e-4);
+    if (with_state)
+        check("  state out", cmp(d_st, st, ns), 1e-4);
+    check("  du", cmp(d_du, du, n), 1e-4);
+    check("  ddelta", cmp(d_ddl, ddl, n), 1e-4);
+    check("  ddelta_bias", cmp(d_ddb, ddb, E), 1e-4);
+    check("  dA_log", cmp(d_dAl, dAl, nA), 1e-4);
+    check("  dB, dC (and the untouched dt columns)", cmp(d_dBC, dBC, nbc), 1e-4);
+    check("  dD", cmp(d_dD, dD, E), 1e-4);
+    if (with_z)
+        check("  dz (and the untouched x half)", cmp(d_dz, dz, nz), 1e-4);
+    if (with_state)
+        check("  dstate0", cmp(d_ds0, ds0, ns), 1e-4);
+    float *hp[] = {u, delta, xbc, z, Alog, db_, Dsk, st, st0, out, dout, du, ddl, ddb, dAl, dBC,
+                   dD, dz, ds0};
+    float *dp[] = {d_u, d_delta, d_xbc, d_z, d_Alog, d_db, d_Dsk, d_st, d_st0, d_out, d_dout,
+                   d_du, d_ddl, d_ddb, d_dAl, d_dBC, d_dD, d_dz, d_ds0};
+    for (size_t i = 0; i < sizeof hp / sizeof *hp; i++) {
+        free(hp[i]);
+        gpu->free(dp[i]);
+    }
+    free(reset);
+    gpu->free(d_reset);
+}
+
+static void test_cross_entropy(size_t T, int V, int alias)
+{
+    size_t n = T * V;
+    float *logits = hrand(n, 4, 0), *dl = alias ? NULL : hrand(n, 1, 0), *loss = hrand(T, 1, 0);
+    int32_t *tg = malloc(T * sizeof *tg);
+    for (size_t t = 0; t < T; t++)
+        tg[t] = t % 4 == 3 ? -1 : (int32_t)((frand() + 1) * 0.5f * V) % V;
+    float *d_logits = dev(logits, n * 4), *d_dl = alias ? d_logits : dev(dl, n * 4);
+    float *d_loss = dev(loss, T * 4);
+    int32_t *d_tg = dev(tg, T * sizeof *tg);
+    cpu->cross_entropy(loss, alias ? logits : dl, logits, tg, T, V, 0.25f);
+    gpu->cross_entropy(d_loss, d_dl, d_logits, d_tg, T, V, 0.25f);
+    synced("cross_entropy");
+    diag("cross_entropy T=%zu V=%d alias=%d", T, V, alias);
+    check("  loss", cmp(d_loss, loss, T), 1e-5); /* logsumexp over V terms */
+    check("  dlogits", cmp(d_dl, alias ? logits : dl, n), 1e-5);
+    free(logits), free(dl), free(loss), free(tg);
+    gpu->free(d_logits), gpu->free(d_loss), gpu->free(d_tg);
+    if (!alias)
+        gpu->free(d_dl);
+}
+
+static void test_adamw(size_t n)
+{
+    float *p = hrand(n, 1, 0), *m = hrand(n, 0.1f, 0), *v = hrand(n, 0.01f, 0.01f);
+    float *g = hrand(n, 1, 0);
+    struct mk_adamw_hp hp = {1e-3f, 0.9f, 0.95f, 1e-8f, 0.1f, 0.5f, 1 - 0.9f * 0.9f,
+                             1 - 0.95f * 0.95f};
+    float *d_p = dev(p, n * 4), *d_m = dev(m, n * 4), *d_v = dev(v, n * 4), *d_g = dev(g, n * 4);
+    double sc = cpu->sumsq(g, n), sg = gpu->sumsq(d_g, n);
+    cpu->adamw(p, m, v, g, n, &hp);
+    gpu->adamw(d_p, d_m, d_v, d_g, n, &hp);
+    synced("adamw");
+    diag("adamw n=%zu", n);
+    check("  p", cmp(d_p, p, n), 1e-6); /* elementwise, same scalars: ulps */
+    check("  m", cmp(d_m, m, n), 1e-6);
+    check("  v", cmp(d_v, v, n), 1e-6);
+    check("  sumsq", fabs(sg - sc) / sc, 1e-12); /* double sums in another order */
+    free(p), free(m), free(v), free(g);
+    gpu->free(d_p), gpu->free(d_m), gpu->free(d_v), gpu->free(d_g);
+}
+
+int main(void)
+{
+    if (mk_cuda_device_count() == 0)
+        skip_all("no CUDA device");
+    char name[256];
+    cpu = mk_ops_cpu();
+    if (mk_ops_cuda(&gpu, 0) || mk_cuda_device_name(0, name, sizeof name))
+        bail_out("CUDA backend: %s", mk_last_error());
+    diag("device: %s", name);
+    plan_lazy();
+
+    test_embedding(1, 64, 10);
+    test_embedding(3000, 96, 37);
+    test_rmsnorm(1, 768, 1);
+    test_rmsnorm(37, 100, 0);
+    test_rmsnorm(300, 768, 1);
+    test_linear(1, 48, 80, 48, 48, 0);
+    test_linear(77, 96, 80, 130, 150, 1);
+    test_linear(1000, 64, 200, 64, 70, 1);
+    test_conv1d(1, 1, 64, 4, 1, 0);
+    test_conv1d(2, 37, 96, 4, 1, 5);
+    test_conv1d(3, 130, 40, 3, 0, 0);
+    test_conv1d(2, 200, 33, 4, 0, 17);
+    /* scan: L = 1 (decode), odd L, tails of every chunk size, E tails, N = 5 / 16 / 64 */
+    test_scan(1, 1, 64, 16, 1, 1, 0);
+    test_scan(2, 37, 96, 16, 1, 1, 7);
+    test_scan(3, 70, 130, 5, 0, 0, 0);
+    test_scan(2, 100, 48, 64, 1, 1, 0);
+    test_scan(1, 333, 64, 64, 0, 1, 50);
+    test_scan(4, 1000, 200, 16, 1, 1, 300);
+    test_scan(1, 8192, 32, 16, 1, 1, 0);
+    test_scan(1, 9001, 40, 16, 0, 0, 2000);
+    test_cross_entropy(9, 50280, 0);
+    test_cross_entropy(5, 1000, 1);
+    test_adamw(100003);
+    return exit_status();
+}
