@@ -1,0 +1,132 @@
+/* linear_ref.c — CPU reference of nn.Linear through CBLAS (contract: linear.h).
+ *
+ * Written once over mk_real: float in libmambakit (mk_ref_*), double for the tests (mk_refd_*).
+ * All matrices are row-major.
+ *
+ * Threads: every CPU op runs on OpenMP's threads, BLAS included. A GEMM's output is cut into
+ * blocks of rows or columns, one per thread, each a single-threaded BLAS call (mk_ops_cpu()
+ * sets OpenBLAS to one thread): OpenBLAS's own pthreads pool and OpenMP's team both keep idle
+ * threads spinning, and alternating between them made GEMMs and the scan about twice slower on
+ * 2 cores. The blocks never split a sum: deterministic for a fixed thread count.
+ * One token (M = 1, decode) is a matrix-vector product bound by reading W; it is done here.
+ */
+#include <string.h>
+#include <cblas.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+#include "linear.h"
+#include "ref_util.h"
+
+#define LIN_COLS 256     /* columns of dbias one task owns (the sum over m stays on one thread) */
+#define LIN_ROWS 64      /* rows of W per task of the matrix-vector product */
+#define LIN_MIN_ROWS 64  /* the smallest row block worth its own GEMM call */
+
+/* Blocks to cut n output rows (or columns) into: one per thread, each at least LIN_MIN_ROWS;
+ * one when the product is small (work: multiply-adds). */
+static int lin_parts(size_t n, size_t work)
+{
+#ifdef _OPENMP
+    if (work < MK_PAR_MIN)
+        return 1;
+    size_t p = (size_t)omp_get_max_threads(), cap = n / LIN_MIN_ROWS;
+    p = p < cap ? p : cap;
+    return p > 1 ? (int)p : 1;
+#else
+    (void)n, (void)work;
+    return 1;
+#endif
+}
+
+/* C [M, N] = op(A) op(B) + beta C, row-major, with C's rows (or its columns, when it has more
+ * of them) split into one block per thread, each block one single-threaded BLAS call. */
+static void par_gemm(enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb, size_t M, int N, int K,
+                     const mk_real *A, int lda, const mk_real *B, int ldb, mk_real beta,
+                     mk_real *C, int ldc)
+{
+    int by_rows = M >= (size_t)N;
+    int parts = lin_parts(by_rows ? M : (size_t)N, M * N * (size_t)K);
+#pragma omp parallel for if (parts > 1) schedule(static)
+    for (int p = 0; p < parts; p++) {
+        if (by_rows) {
+            size_t m0 = M * p / parts, m1 = M * (p + 1) / parts;
+            const mk_real *Ap = ta == CblasNoTrans ? A + m0 * lda : A + m0;
+            MK_GEMM(CblasRowMajor, ta, tb, (int)(m1 - m0), N, K, 1, Ap, lda, B, ldb, beta,
+                    C + m0 * ldc, ldc);
+        } else {
+            int n0 = (int)((size_t)N * p / parts), n1 = (int)((size_t)N * (p + 1) / parts);
+            const mk_real *Bp = tb == CblasNoTrans ? B + n0 : B + (size_t)n0 * ldb;
+            MK_GEMM(CblasRowMajor, ta, tb, (int)M, n1 - n0, K, 1, A, lda, Bp, ldb, beta, C + n0,
+                    ldc);
+        }
+    }
+}
+
+/* out[n] = bias[n] + W[n, :] . in  for n in [n0, n1) */
+static MK_HOT void gemv_rows(mk_real *out, const mk_real *in, const mk_real *W,
+                             const mk_real *bias, int n0, int n1, int K)
+{
+    for (int n = n0; n < n1; n++) {
+        const mk_real *w = W + (size_t)n * K;
+        mk_real acc[MK_LANES] = {0};
+        int k = 0;
+        for (; k + MK_LANES <= K; k += MK_LANES)
+#pragma omp simd
+            for (int j = 0; j < MK_LANES; j++)
+                acc[j] += w[k + j] * in[k + j];
+        for (; k < K; k++)
+            acc[0] += w[k] * in[k];
+        out[n] = mk_lanes_sum(acc) + (bias ? bias[n] : 0);
+    }
+}
+
+/* out[m, :] = bias + in[m, :] W^T   (BLAS: out = in W^T, out pre-filled with bias, beta = 1) */
+void MK_REF(linear_fwd)(mk_real *out, const mk_real *in, int ld_in, const mk_real *W,
+                        const mk_real *bias, size_t M, int K, int N)
+{
+    if (M == 0)
+        return;
+    if (M == 1) {
+        int nblk = (N + LIN_ROWS - 1) / LIN_ROWS;
+#pragma omp parallel for if ((size_t)N * K >= MK_PAR_MIN) schedule(static)
+        for (int j = 0; j < nblk; j++) {
+            int n0 = j * LIN_ROWS, n1 = n0 + LIN_ROWS < N ? n0 + LIN_ROWS : N;
+            gemv_rows(out, in, W, bias, n0, n1, K);
+        }
+        return;
+    }
+    mk_real beta = 0;
+    if (bias) {
+        for (size_t m = 0; m < M; m++)
+            memcpy(out + m * N, bias, (size_t)N * sizeof *out);
+        beta = 1;
+    }
+    par_gemm(CblasNoTrans, CblasTrans, M, N, K, in, ld_in, W, K, beta, out, N);
+}
+
+/* din += dout W        [M, K] = [M, N] [N, K]
+ * dW  += dout^T in     [N, K] = [N, M] [M, K]
+ * dbias[n] += sum_m dout[m, n]                                                               */
+void MK_REF(linear_bwd)(mk_real *din, int ld_din, mk_real *dW, mk_real *dbias,
+                        const mk_real *dout, const mk_real *in, int ld_in, const mk_real *W,
+                        size_t M, int K, int N)
+{
+    if (M == 0)
+        return;
+    if (din)
+        par_gemm(CblasNoTrans, CblasNoTrans, M, K, N, dout, N, W, K, 1, din, ld_din);
+    par_gemm(CblasTrans, CblasNoTrans, (size_t)N, K, (int)M, dout, N, in, ld_in, 1, dW, K);
+    if (dbias) {
+        int nblk = (N + LIN_COLS - 1) / LIN_COLS;
+#pragma omp parallel for if (M * (size_t)N >= MK_PAR_MIN) schedule(static)
+        for (int j = 0; j < nblk; j++) {
+            int n0 = j * LIN_COLS, n1 = n0 + LIN_COLS < N ? n0 + LIN_COLS : N;
+            for (size_t m = 0; m < M; m++) {
+                const mk_real *g = dout + m * N;
+#pragma omp simd
+                for (int n = n0; n < n1; n++)
+                    dbias[n] += g[n];
+            }
+        }
+    }
+}
