@@ -27,5 +27,7 @@ int mk_cli_usage_error(const char *cmd, const char *fmt, ...)
 int mk_cmd_forward(int argc, char **argv);
 int mk_cmd_generate(int argc, char **argv);
 int mk_cmd_init(int argc, char **argv);
+int mk_cmd_plugins(int argc, char **argv);
+int mk_cmd_tokenizer(int argc, char **argv);
 
 #endif

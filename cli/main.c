@@ -11,6 +11,8 @@ static const struct mk_command commands[] = {
     {"forward", "logits, loss and gradients of a model on token ids", mk_cmd_forward},
     {"generate", "sample tokens from a model, streaming them as they come", mk_cmd_generate},
     {"init", "make a new model directory initialised as mamba_ssm does", mk_cmd_init},
+    {"plugins", "list the modality plugins with their versions", mk_cmd_plugins},
+    {"tokenizer", "train, apply and inspect BPE tokenizers (tokenizer.json)", mk_cmd_tokenizer},
 };
 static const int n_commands = (int)(sizeof commands / sizeof commands[0]);
 

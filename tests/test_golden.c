@@ -5,13 +5,15 @@
  *   grads    per tensor max|ours - ref| / max|ref| <= 1e-3
  *   greedy generation identical token for token.
  * `tiny` is tied, no in/out_proj bias, d_conv 4; `odd` is untied, with biases, no conv bias,
- * d_conv 3, d_state 8, odd vocab and batch, so every config path is compared.
+ * d_conv 3, d_state 8, odd vocab and batch, so every config path is compared. Runs on the CPU
+ * and, where there is a GPU, on CUDA (fp32) with the same tolerances.
  */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "mambakit.h"
+#include "ops.h"
 #include "safetensors.h"
 #include "tap.h"
 
@@ -50,7 +52,7 @@ static float *read_f32(const struct mk_st_file *f, const char *name, size_t *num
 
 static void check_grads(struct mk_model *m, const char *dir, const char *name)
 {
-    char path[4096];
+    char path[4200];
     snprintf(path, sizeof path, "%s/grads.safetensors", dir);
     struct mk_st_file gf;
     if (!ok(mk_st_open(&gf, path) == MK_OK, "%s: grads.safetensors opens", name)) {
@@ -118,12 +120,13 @@ static void check_generation(struct mk_model *m, const struct mk_st_file *rf,
     free(ref);
 }
 
-static void run_golden(const char *root, const struct golden *g)
+static void run_golden(const char *root, const struct golden *g, enum mk_device dev)
 {
     char dir[4096], path[4200];
     snprintf(dir, sizeof dir, "%s/%s", root, g->name);
+    diag("%s on %s", g->name, dev == MK_DEVICE_CUDA ? "cuda" : "cpu");
     struct mk_model *m = NULL;
-    if (!ok(mk_ckpt_load(&m, dir, MK_DEVICE_CPU, 0) == MK_OK, "%s: checkpoint loads", g->name)) {
+    if (!ok(mk_ckpt_load(&m, dir, dev, 0) == MK_OK, "%s: checkpoint loads", g->name)) {
         diag("%s", mk_last_error());
         return;
     }
@@ -169,8 +172,11 @@ int main(void)
     if (!root)
         root = "tests/data/golden";
     static const struct golden sets[] = {{"tiny", 8}, {"odd", 5}};
-    plan(2 * 8);
-    for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++)
-        run_golden(root, &sets[i]);
+    const int n_dev = mk_cuda_device_count() > 0 ? 2 : 1;
+    const int n_sets = (int)(sizeof sets / sizeof sets[0]);
+    plan(n_dev * n_sets * 8);
+    for (int d = 0; d < n_dev; d++)
+        for (int i = 0; i < n_sets; i++)
+            run_golden(root, &sets[i], d ? MK_DEVICE_CUDA : MK_DEVICE_CPU);
     return exit_status();
 }

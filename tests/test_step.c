@@ -3,13 +3,15 @@
  *   2. a forward split into chunks with the state carried gives the same logits;
  *   3. mk_state_get / set / reset_seq round trip, and a state made for another batch is refused.
  * On the golden tiny model and on freshly initialised models of other shapes (d_conv 2..4,
- * d_state 1..16, batch 1..3, L shorter than d_conv), max |diff| / max |logit| <= 1e-5.
+ * d_state 1..16, batch 1..3, L shorter than d_conv), max |diff| / max |logit| <= 1e-5; on the
+ * CPU and, where there is a GPU, on CUDA.
  */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "mambakit.h"
+#include "ops.h"
 #include "tap.h"
 
 static float max_rel_diff(const float *a, const float *ref, size_t n)
@@ -123,14 +125,13 @@ static void check_state_api(struct mk_model *m)
     free(logits);
 }
 
-int main(void)
+static void run_device(enum mk_device dev, const char *root)
 {
-    plan_lazy();
-    const char *root = getenv("MK_GOLDEN");
     char dir[4096];
-    snprintf(dir, sizeof dir, "%s/tiny", root ? root : "tests/data/golden");
+    snprintf(dir, sizeof dir, "%s/tiny", root);
+    diag("device %s", dev == MK_DEVICE_CUDA ? "cuda" : "cpu");
     struct mk_model *m = NULL;
-    if (mk_ckpt_load(&m, dir, MK_DEVICE_CPU, 0) != MK_OK)
+    if (mk_ckpt_load(&m, dir, dev, 0) != MK_OK)
         bail_out("%s", mk_last_error());
     check_model(m, 2, 33, 17, 1, "golden tiny");
     check_model(m, 1, 2, 1, 2, "golden tiny");
@@ -147,10 +148,19 @@ int main(void)
         cfg.d_conv = shapes[i].d_conv;
         char what[64];
         snprintf(what, sizeof what, "init D=%d N=%d K=%d", cfg.d_model, cfg.d_state, cfg.d_conv);
-        if (mk_model_create(&m, &cfg, MK_DEVICE_CPU, 0) != MK_OK || mk_model_init(m, 7 + i) != MK_OK)
+        if (mk_model_create(&m, &cfg, dev, 0) != MK_OK || mk_model_init(m, 7 + i) != MK_OK)
             bail_out("%s", mk_last_error());
         check_model(m, shapes[i].B, shapes[i].L, shapes[i].split, 100 + i, what);
         mk_model_free(m);
     }
+}
+
+int main(void)
+{
+    plan_lazy();
+    const char *root = getenv("MK_GOLDEN");
+    run_device(MK_DEVICE_CPU, root ? root : "tests/data/golden");
+    if (mk_cuda_device_count() > 0)
+        run_device(MK_DEVICE_CUDA, root ? root : "tests/data/golden");
     return exit_status();
 }
