@@ -16,7 +16,7 @@ for p in $programs; do
     n=$((n + 1))
     log=$builddir/tests/valgrind-$p.log
     if MK_FUZZ_ITERS=300 "$builddir/libtool" --mode=execute valgrind --quiet \
-        --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
+        --suppressions="${MK_SRCDIR:-.}/tests/valgrind.supp" --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
         "$builddir/tests/$p" >"$log" 2>&1 && ! grep -q '^not ok' "$log"; then
         echo "ok $n - $p under valgrind"
     else
