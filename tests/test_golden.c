@@ -15,6 +15,7 @@
 #include "mambakit.h"
 #include "ops.h"
 #include "safetensors.h"
+#include "compare.h"
 #include "tap.h"
 
 struct golden {
@@ -22,13 +23,6 @@ struct golden {
     int prompt_len; /* generate_ids starts with input_ids[0][:prompt_len] */
 };
 
-static float max_rel_diff(const float *a, const float *ref, size_t n)
-{
-    float mx = 0, md = 0;
-    for (size_t i = 0; i < n; i++) {
-        mx = fmaxf(mx, fabsf(ref[i]));
-        md = fmaxf(md, fabsf(a[i] - ref[i]));
-    }
     return mx > 0 ? md / mx : md;
 }
 

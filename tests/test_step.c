@@ -12,15 +12,9 @@
 #include <string.h>
 #include "mambakit.h"
 #include "ops.h"
+#include "compare.h"
 #include "tap.h"
 
-static float max_rel_diff(const float *a, const float *ref, size_t n)
-{
-    float mx = 0, md = 0;
-    for (size_t i = 0; i < n; i++) {
-        mx = fmaxf(mx, fabsf(ref[i]));
-        md = fmaxf(md, fabsf(a[i] - ref[i]));
-    }
     return mx > 0 ? md / mx : md;
 }
 
