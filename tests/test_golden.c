@@ -23,9 +23,6 @@ struct golden {
     int prompt_len; /* generate_ids starts with input_ids[0][:prompt_len] */
 };
 
-    return mx > 0 ? md / mx : md;
-}
-
 static float *read_f32(const struct mk_st_file *f, const char *name, size_t *numel)
 {
     const struct mk_st_tensor *t = mk_st_find(f, name);

@@ -15,9 +15,6 @@
 #include "compare.h"
 #include "tap.h"
 
-    return mx > 0 ? md / mx : md;
-}
-
 /* Logits of one forward over ids [B, L], and of the step / chunked paths, compared. */
 static void check_model(struct mk_model *m, int B, int L, int split, uint64_t seed, const char *what)
 {
