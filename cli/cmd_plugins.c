@@ -47,7 +47,7 @@ int mk_cmd_plugins(int argc, char **argv)
         const struct mk_plugin_info *p = &list[i];
         const char *origin = mk_plugin_origin_name(p->origin);
         if (p->error[0])
-            printf("%-10s %-8s %-22s refused: %s\n", "?", "-", origin, p->error);
+            printf("%-10s %-8s %-22s refused: %s\n", p->name, "-", origin, p->error);
         else
             printf("%-10s %-8s %-22s %s%s\n", p->name, p->version, origin, p->description,
                    p->shadowed ? " (shadowed)" : "");
