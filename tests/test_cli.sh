@@ -7,18 +7,7 @@ MK=${MK_BUILDDIR:-.}/cli/mambakit
 G=${MK_GOLDEN:-tests/data/golden}/tiny
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
-n=0 failed=0
-check() { # check NAME COMMAND...: ok when the command succeeds
-    name=$1; shift
-    n=$((n + 1))
-    if "$@" >"$T/out" 2>"$T/err"; then echo "ok $n - $name"; else
-        failed=$((failed + 1)); echo "not ok $n - $name"; sed 's/^/# /' "$T/err" | head -5; fi
-}
-status_is() { # status_is CODE PATTERN COMMAND...: exit code CODE and stderr matching PATTERN
-    code=$1 pat=$2; shift 2
-    "$@" >"$T/out" 2>"$T/err"; rc=$?
-    [ "$rc" = "$code" ] && grep -q -- "$pat" "$T/err"
-}
+. "${MK_SRCDIR:-.}/tests/tap.sh"
 echo "1..13"
 check "mambakit --help lists the commands" sh -c "'$MK' --help | grep -q generate"
 check "every command has --help" sh -c "for c in forward generate init; do '$MK' \$c --help | grep -q Usage || exit 1; done"

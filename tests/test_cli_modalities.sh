@@ -7,22 +7,7 @@ MK=${MK_BUILDDIR:-.}/cli/mambakit
 SRC=${MK_SRCDIR:-.}
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
-if "$MK" plugins 2>&1 | grep -q "unknown command"; then
-    echo "1..0 # SKIP the plugins and tokenizer commands are not in cli/main.c's table yet"
-    exit 0
-fi
-n=0 failed=0
-check() { # check NAME COMMAND...: ok when the command succeeds
-    name=$1; shift
-    n=$((n + 1))
-    if "$@" >"$T/out" 2>"$T/err"; then echo "ok $n - $name"; else
-        failed=$((failed + 1)); echo "not ok $n - $name"; sed 's/^/# /' "$T/err" | head -5; fi
-}
-status_is() { # status_is CODE PATTERN COMMAND...: exit code CODE and stderr matching PATTERN
-    code=$1 pat=$2; shift 2
-    "$@" >"$T/out" 2>"$T/err"; rc=$?
-    [ "$rc" = "$code" ] && grep -q -- "$pat" "$T/err"
-}
+. "${MK_SRCDIR:-.}/tests/tap.sh"
 echo "1..9"
 check "plugins lists the three built-in modalities" sh -c \
     "env -u MAMBAKIT_PLUGIN_PATH '$MK' plugins | grep -c ' built-in ' | grep -qx 3"

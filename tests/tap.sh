@@ -1,0 +1,18 @@
+# tap.sh — TAP helpers for the shell tests, sourced after MK and T (a scratch directory) are
+# set:  check NAME COMMAND...        "ok N - NAME" when COMMAND succeeds (its stderr is shown
+#                                    as diagnostics when it fails)
+#       status_is CODE PATTERN CMD...  succeeds when CMD exits with CODE and its stderr
+#                                    matches PATTERN (use it under check)
+# The caller prints the plan and ends with `[ "$failed" = 0 ]`.
+n=0 failed=0
+check() {
+    name=$1; shift
+    n=$((n + 1))
+    if "$@" >"$T/out" 2>"$T/err"; then echo "ok $n - $name"; else
+        failed=$((failed + 1)); echo "not ok $n - $name"; sed 's/^/# /' "$T/err" | head -5; fi
+}
+status_is() {
+    code=$1 pat=$2; shift 2
+    "$@" >"$T/out" 2>"$T/err"; rc=$?
+    [ "$rc" = "$code" ] && grep -q -- "$pat" "$T/err"
+}
