@@ -24,10 +24,20 @@ int mk_cli_usage_error(const char *cmd, const char *fmt, ...)
 #endif
     ;
 
+/* Shared by `run` and `check` (cmd_check.c): parses RECIPE [--set K=V]... [--resume] (the
+ * latter only when resume is not NULL; --help prints usage) and loads the recipe into *r.
+ * Returns -1 when *r is loaded, else the exit code (errors already printed). */
+struct mk_recipe;
+int mk_cli_recipe_load(const char *cmd, const char *usage, int argc, char **argv, int *resume,
+                       struct mk_recipe **r);
+
+int mk_cmd_check(int argc, char **argv);
 int mk_cmd_forward(int argc, char **argv);
 int mk_cmd_generate(int argc, char **argv);
 int mk_cmd_init(int argc, char **argv);
+int mk_cmd_plot(int argc, char **argv);
 int mk_cmd_plugins(int argc, char **argv);
+int mk_cmd_run(int argc, char **argv);
 int mk_cmd_tokenizer(int argc, char **argv);
 
 #endif

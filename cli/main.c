@@ -8,10 +8,14 @@
 #include "config.h"
 
 static const struct mk_command commands[] = {
+    {"check", "validate a recipe and print it resolved (every key, defaults filled in)",
+     mk_cmd_check},
     {"forward", "logits, loss and gradients of a model on token ids", mk_cmd_forward},
     {"generate", "sample tokens from a model, streaming them as they come", mk_cmd_generate},
     {"init", "make a new model directory initialised as mamba_ssm does", mk_cmd_init},
+    {"plot", "redraw OUT/curves.svg (loss, accuracy) from OUT/metrics.jsonl", mk_cmd_plot},
     {"plugins", "list the modality plugins with their versions", mk_cmd_plugins},
+    {"run", "run a recipe: train, fine-tune, classify, generate or eval", mk_cmd_run},
     {"tokenizer", "train, apply and inspect BPE tokenizers (tokenizer.json)", mk_cmd_tokenizer},
 };
 static const int n_commands = (int)(sizeof commands / sizeof commands[0]);

@@ -64,6 +64,7 @@ static const struct mk_ops cpu_ops = {
     .upload = cpu_copy,
     .download = cpu_copy,
     .zero = cpu_zero,
+    .copy = cpu_copy,
     .sync = cpu_sync,
     .embedding_fwd = mk_ref_embedding_fwd,
     .embedding_bwd = mk_ref_embedding_bwd,

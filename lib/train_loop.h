@@ -1,0 +1,55 @@
+/* train_loop.h — internal to the training task: the trainer's state, shared by
+ * task_train.c (the loop), train_state.c (checkpoint save / resume) and train_eval.c
+ * (validation), plus the setup helpers the other tasks use too (device, model).
+ */
+#ifndef MK_TRAIN_LOOP_H
+#define MK_TRAIN_LOOP_H
+
+#include "classifier.h"
+#include "data.h"
+#include "model_internal.h"
+#include "optim.h"
+#include "train.h"
+
+struct trainer {
+    const struct mk_recipe *r;
+    const struct mk_run_opts *o;
+    struct mk_model *m;
+    struct mk_classifier *head;    /* objective classify */
+    struct mk_optim *opt;          /* the model's (NULL with a frozen backbone) */
+    struct mk_optim *head_opt;     /* the head's */
+    struct mk_dataset train, val;
+    int has_val;
+    struct mk_labels labels;
+    struct mk_sampler sampler;
+    struct mk_batch batch;
+    struct mk_schedule sched;
+    int64_t step, total, tokens;
+    int accum;                     /* micro-batches per step */
+    struct mk_metrics *metrics;
+    struct mk_progress *progress;
+};
+
+/* Saves the trainer as ckpt-STEP in run.out and updates `last`, keeping the newest
+ * run.checkpoint.keep_last. */
+mk_status mk_trainer_save(struct trainer *t);
+/* Loads the newest checkpoint of run.out that loads completely, warning about each broken
+ * one on the progress stream; *found = 0 when there is none. Sets t->m (and head, optimizer
+ * state, sampler, step, tokens). */
+mk_status mk_trainer_resume(struct trainer *t, int *found);
+/* Validation loss (and accuracy for a classifier, else NaN) over task.eval.batches batches
+ * of the val split, from its start. */
+mk_status mk_trainer_eval(struct trainer *t, const struct mk_dataset *ds, int64_t batches,
+                          double *loss, double *accuracy);
+
+/* The device of run.device. */
+mk_status mk_task_device(const struct mk_recipe *r, enum mk_device *dev, int *index);
+/* A new model from the recipe's model section, initialised from run.seed. */
+mk_status mk_task_new_model(struct mk_model **out, const struct mk_recipe *r);
+/* 1 if id is a special token that stands for no bytes of the data (PAD, BOS, EOS, MASK; not
+ * UNK or DNA's N): it is not streamed by generate nor counted as bytes by eval. */
+int mk_task_is_markup(const struct mk_codec *c, int32_t id);
+/* Writes text to dir/name atomically. */
+mk_status mk_task_write_text(const char *dir, const char *name, const char *text);
+
+#endif /* MK_TRAIN_LOOP_H */
