@@ -15,7 +15,9 @@
 #include "config.h"
 #include <math.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include "train_loop.h"
 
 /* Steps of the run from the budget (one of max_steps, max_tokens, epochs). */
@@ -235,10 +237,26 @@ static mk_status save_recipes(const struct mk_recipe *r)
     return st;
 }
 
+/* A run directory that already holds checkpoints is continued only on purpose: a fresh run
+ * there would interleave its checkpoints and metrics with the old run's. */
+static mk_status refuse_old_run(const char *out)
+{
+    char last[4096];
+    struct stat sb;
+    snprintf(last, sizeof last, "%s/last", out);
+    if (lstat(last, &sb) != 0)
+        return MK_OK;
+    return mk_fail(MK_ERR_INVALID, "%s already holds a training run (%s): continue it with "
+                   "--resume, or start over in another directory (--set run.out=DIR) or after "
+                   "removing it", out, last);
+}
+
 mk_status mk_task_train(const struct mk_recipe *r, const struct mk_run_opts *o)
 {
     struct trainer t = {.r = r, .o = o};
-    mk_status st = mk_mkdirs(r->out);
+    mk_status st = o->resume ? MK_OK : refuse_old_run(r->out);
+    if (st == MK_OK)
+        st = mk_mkdirs(r->out);
     if (st == MK_OK)
         st = save_recipes(r);
     if (st == MK_OK)

@@ -8,7 +8,7 @@ G=${MK_GOLDEN:-tests/data/golden}/tiny
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 . "${MK_SRCDIR:-.}/tests/tap.sh"
-echo "1..13"
+echo "1..18"
 check "mambakit --help lists the commands" sh -c "'$MK' --help | grep -q generate"
 check "every command has --help" sh -c "for c in forward generate init; do '$MK' \$c --help | grep -q Usage || exit 1; done"
 check "forward on the golden model" "$MK" forward --device cpu --model "$G" --tokens "$G/reference.safetensors" --out "$T/o.safetensors" --grads "$T/g.safetensors"
@@ -34,4 +34,15 @@ if "$MK" forward --help >/dev/null && [ -z "${MK_HAVE_GPU:-}" ] && ! command -v 
 else
     n=$((n + 1)); echo "ok $n - # SKIP a GPU may be present"
 fi
+# recipes: run, check, plot (paths in recipes are relative to the source tree)
+SRC=${MK_SRCDIR:-.}
+R="--set task.max_steps=4 --set data.micro_batch=2 --set data.seq_len=32 --set task.eval.every=2 --set run.out=$T/run --set run.device=cpu"
+check "check prints the resolved recipe" sh -c "cd '$SRC' && '$MK' check recipes/text-lm.yaml | grep -q 'max_steps: 400'"
+check "run trains from a recipe and writes metrics, curves and checkpoints" sh -c \
+    "cd '$SRC' && '$MK' run recipes/text-lm.yaml $R && test -s '$T/run/metrics.jsonl' && test -s '$T/run/curves.svg' && test -e '$T/run/last/model.safetensors'"
+check "a second run into the same directory is refused (exit 1)" status_is 1 "already holds a training run" \
+    sh -c "cd '$SRC' && exec '$MK' run recipes/text-lm.yaml $R"
+check "--resume continues the run to a larger budget" sh -c \
+    "cd '$SRC' && '$MK' run recipes/text-lm.yaml $R --set task.max_steps=6 --set task.schedule.name=constant --resume && test -e '$T/run/ckpt-6'"
+check "plot redraws the curves" sh -c "rm '$T/run/curves.svg' && '$MK' plot '$T/run' && grep -q '<svg' '$T/run/curves.svg'"
 [ "$failed" = 0 ]
