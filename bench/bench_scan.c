@@ -3,7 +3,7 @@
  * softplus, D skip, like the official selective_scan_fn bench), fp32 (the op table) and bf16
  * (scan_bf16.cuh), with CUDA events, median of --reps runs after warm-up.
  *
- *   bench_scan [--anchor FILE] [--reps N]
+ *   bench_scan [--anchor FILE] [--reps N] [--shape BxExNxL]   (one shape instead of the two)
  * FILE holds the official figures measured in the same GPU run, one line per row:
  *   dtype B E N L fwd_ms bwd_ms        (bench/gpu-run.sh writes it from anchors/bench_scan.py)
  * and the ratio official/ours (> 1: we are faster) is printed beside each figure.
@@ -83,6 +83,15 @@ static double maxrel_f_h(const float *df, const uint16_t *dh, size_t n)
     CK(cudaMemcpy(f, df, n * 4, cudaMemcpyDeviceToHost));
     CK(cudaMemcpy(h, dh, n * 2, cudaMemcpyDeviceToHost));
     double md = 0, mr = 0;
+    size_t nf = 0, nh = 0, first = n;
+    for (size_t i = 0; i < n; i++) {
+        nf += f[i] != f[i];
+        nh += float_of(h[i]) != float_of(h[i]);
+        if (first == n && (f[i] != f[i] || float_of(h[i]) != float_of(h[i])))
+            first = i;
+    }
+    if (nf || nh)
+        fprintf(stderr, "NaN: %zu in fp32, %zu in bf16, first at %zu of %zu\n", nf, nh, first, n);
     for (size_t i = 0; i < n; i++) {
         double e = fabs((double)float_of(h[i]) - f[i]);
         md = (e > md || e != e) ? e : md;
@@ -214,6 +223,8 @@ static int bench_shape(int B, int E, int N, int L, int reps, const char *anchor_
     CK(cudaMemset(hdz, 0, nz * 2));
     CK(cudaMemset(out, 0xff, n * 4)); /* NaN poison: every element must be written */
     CK(cudaMemset(hout, 0xff, n * 2));
+    /* the memsets ran on the legacy stream; the backend's stream is non-blocking */
+    CK(cudaDeviceSynchronize());
     j.hg.dA_log = hdAl, j.hg.ddelta_bias = hddb, j.hg.dD = hdD;
     j.bf16 = 0, j.bwd = 0, run(&j);
     j.bf16 = 1, run(&j);
@@ -256,14 +267,17 @@ static int bench_shape(int B, int E, int N, int L, int reps, const char *anchor_
 int main(int argc, char **argv)
 {
     const char *anchor_file = NULL;
-    int reps = 50;
+    int reps = 50, sB = 0, sE = 0, sN = 0, sL = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--anchor") && i + 1 < argc)
             anchor_file = argv[++i];
         else if (!strcmp(argv[i], "--reps") && i + 1 < argc)
             reps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--shape") && i + 1 < argc &&
+                 sscanf(argv[++i], "%dx%dx%dx%d", &sB, &sE, &sN, &sL) == 4)
+            ;
         else {
-            fprintf(stderr, "usage: bench_scan [--anchor FILE] [--reps N]\n");
+            fprintf(stderr, "usage: bench_scan [--anchor FILE] [--reps N] [--shape BxExNxL]\n");
             return 2;
         }
     }
@@ -277,6 +291,8 @@ int main(int argc, char **argv)
         return 1;
     }
     printf("device: %s, %d reps (median)\n", name, reps);
+    if (sB > 0)
+        return bench_shape(sB, sE, sN, sL, reps, anchor_file);
     int bad = bench_shape(8, 1536, 16, 2048, reps, anchor_file);
     bad |= bench_shape(1, 1536, 16, 65536, reps, anchor_file);
     return bad;

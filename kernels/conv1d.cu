@@ -6,6 +6,7 @@
  *   forward : one thread per (b, t, e): a = bias + sum_{tau >= lo(t)} w[e,k] x[b,tau,e],
  *             tau = t-(K-1)+k; out = SiLU(a). Then one thread per (b, e) writes the new state
  *             (the last K-1 inputs, 0 before lo(L-1)), after every output has read the old one.
+ *             L = 1 with a state (decoding): both in one thread per (b, e), one launch.
  *   backward: dact(t) = dout s (1 + a (1 - s)), s = sigmoid(a), a recomputed.
  *             dx: one thread per (b, tau, e) gathers dact(t) w[e,k] over t = tau+(K-1)-k
  *             with tau >= lo(t). dw, dbias: one thread per (b, chunk of CONV_T steps, e) sums
@@ -94,6 +95,28 @@ __global__ void conv1d_state_kernel(float *state, conv_args c)
             state[(size_t)i * (c.K - 1) + j] = v[j];
 }
 
+/* L = 1 with a state (decoding): one thread per (b, e) computes the output from the old
+ * window and then shifts the window itself (one launch instead of two). */
+__global__ void conv1d_step_kernel(float *out, float *state, conv_args c)
+{
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= c.B * c.E)
+        return;
+    int b = i / c.E, e = i % c.E, lo = conv_lo(c, b, 0);
+    float xin[CONV_KMAX], v[CONV_KMAX];
+    float a = conv_preact(c, b, 0, e, xin);
+#pragma unroll
+    for (int j = 0; j < CONV_KMAX - 1; j++) {
+        int tau = 1 - (c.K - 1) + j;
+        v[j] = j < c.K - 1 && tau >= lo ? conv_in(c, b, tau, e) : 0.0f;
+    }
+    out[(size_t)b * c.E + e] = a * mk_sigmoidf(a);
+#pragma unroll
+    for (int j = 0; j < CONV_KMAX - 1; j++)
+        if (j < c.K - 1)
+            state[(size_t)i * (c.K - 1) + j] = v[j];
+}
+
 static int conv_k_ok(int K)
 {
     if (K >= 1 && K <= CONV_KMAX)
@@ -111,6 +134,11 @@ extern "C" void mk_cuda_conv1d_fwd(float *out, float *state, const float *x, int
         return;
     conv_args c = {x, state, w, bias, NULL, reset, ld_x, B, L, E, K};
     cudaStream_t s = mk_cuda_stream();
+    if (L == 1 && state && K > 1) {
+        conv1d_step_kernel<<<mk_cuda_blocks((size_t)B * E, 128), 128, 0, s>>>(out, state, c);
+        MK_LAUNCH_CHECK();
+        return;
+    }
     conv1d_fwd_kernel<<<mk_cuda_blocks((size_t)B * L * E, 256), 256, 0, s>>>(out, c);
     MK_LAUNCH_CHECK();
     if (state && K > 1) {

@@ -72,13 +72,44 @@ __global__ void colsum_kernel(float *dst, const float *part, int rows, int cols)
     if (c >= cols)
         return;
     float s = 0.0f;
+#pragma unroll 8
     for (int r = 0; r < rows; r++)
         s += part[(size_t)r * cols + c];
     dst[c] += s;
 }
 
+/* first level for many rows: out[g][c] = sum of rows g*rg .. g*rg+rg-1 in order */
+#define MK_COLSUM_RG 32
+__global__ void colsum_group_kernel(float *out, const float *part, int rows, int cols)
+{
+    int c = blockIdx.x * blockDim.x + threadIdx.x, g = blockIdx.y;
+    if (c >= cols)
+        return;
+    int r0 = g * MK_COLSUM_RG, r1 = min(r0 + MK_COLSUM_RG, rows);
+    float s = 0.0f;
+#pragma unroll 8
+    for (int r = r0; r < r1; r++)
+        s += part[(size_t)r * cols + c];
+    out[(size_t)g * cols + c] = s;
+}
+
+/* Many rows (the scan's per-chunk partials): groups of MK_COLSUM_RG rows summed in parallel,
+ * then the groups in order; the order is fixed, so the result is still run-to-run identical. */
 void mk_cuda_colsum(float *dst, const float *part, int rows, int cols)
 {
+    if (rows > 2 * MK_COLSUM_RG) {
+        int groups = (rows + MK_COLSUM_RG - 1) / MK_COLSUM_RG;
+        float *mid = (float *)mk_cuda_scratch((size_t)groups * cols * sizeof(float));
+        if (!mid)
+            return;
+        dim3 grid(mk_cuda_blocks(cols, 256), groups);
+        colsum_group_kernel<<<grid, 256, 0, g_cuda.stream>>>(mid, part, rows, cols);
+        MK_LAUNCH_CHECK();
+        colsum_kernel<<<mk_cuda_blocks(cols, 256), 256, 0, g_cuda.stream>>>(dst, mid, groups, cols);
+        MK_LAUNCH_CHECK();
+        mk_cuda_scratch_free(mid);
+        return;
+    }
     colsum_kernel<<<mk_cuda_blocks(cols, 256), 256, 0, g_cuda.stream>>>(dst, part, rows, cols);
     MK_LAUNCH_CHECK();
 }

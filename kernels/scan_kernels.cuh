@@ -29,10 +29,14 @@
  * Sums over channels (dB, dC) go through shared memory in channel order to per-block partials;
  * sums over tokens (dA_log, dD, ddelta_bias) to per-chunk partials; all are added in a fixed
  * order (no atomics): the backward is deterministic.
+ * For N <= 16 the backward's pass 3 is scan_bwd16_kernel (one lane per channel, chunks of 32,
+ * checkpoints every 4 steps, dB/dC by warp butterfly; see there), pass 1 runs with NS = 16.
+ * L = 1 (decoding) skips the passes: scan_step_kernel, one thread per (b, e).
  */
 #ifndef MK_SCAN_KERNELS_CUH
 #define MK_SCAN_KERNELS_CUH
 
+#include <stdlib.h>
 #include <cuda_bf16.h>
 #include "cuda_common.cuh"
 
@@ -41,6 +45,28 @@
 #define SCAN_BWD_TC 64 /* chunk of the backward */
 #define SCAN_SUB 8     /* sub-block of the backward's reverse sweep */
 #define SCAN_LOG2E 1.4426950408889634f
+
+/* Fast special functions (MUFU forms), accurate to a few ulp where the scan needs them:
+ * ex2.approx (2 ulp); softplus from one ex2 with a log1p series below e^x = 1/16 and
+ * log(1 + e) * e / ((1 + e) - 1) above (the rounding of 1 + e cancels); sigmoid through
+ * ex2 and the approximate divide (1 / inf = 0 for x << 0). */
+__device__ __forceinline__ float scan_ex2(float x)
+{
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+    return y;
+}
+__device__ __forceinline__ float scan_softplus(float x)
+{
+    float e = scan_ex2(x * SCAN_LOG2E), u = 1.0f + e;
+    float ser = e * (1.0f - e * (0.5f - e * (0.33333334f - e * (0.25f - e * 0.2f))));
+    float lg = logf(u) * __fdividef(e, u - 1.0f);
+    return x > 20.0f ? x : e < 0.0625f ? ser : lg;
+}
+__device__ __forceinline__ float scan_sigmoid(float x)
+{
+    return __fdividef(1.0f, 1.0f + scan_ex2(-x * SCAN_LOG2E));
+}
 
 /* Inputs are read-only for a kernel's life: loads go through the non-coherent path (__ldg),
  * which also lets the compiler issue them ahead of the gradient stores. */
@@ -51,6 +77,15 @@ __device__ __forceinline__ float ldf(const float *p, size_t i)
 __device__ __forceinline__ float ldf(const __nv_bfloat16 *p, size_t i)
 {
     return __bfloat162float(__ldg(p + i));
+}
+/* plain loads of memory the kernel also writes (not __ldg) */
+__device__ __forceinline__ float ldg(const float *p, size_t i)
+{
+    return p[i];
+}
+__device__ __forceinline__ float ldg(const __nv_bfloat16 *p, size_t i)
+{
+    return __bfloat162float(p[i]);
 }
 __device__ __forceinline__ void addf(float *p, size_t i, float v)
 {
@@ -125,6 +160,17 @@ __device__ __forceinline__ void stage_bc(float *sB, float *sC, uint8_t *sR, cons
         sR[t] = t < nt && a.reset ? a.reset[(size_t)b * a.L + t0 + t] : 0;
 }
 
+/* Row of NS (a multiple of 4) staged B or C values, 16-byte aligned, by 16-byte loads */
+template <int NS> __device__ __forceinline__ void ld_row(float (&v)[NS], const float *p)
+{
+    static_assert(NS % 4 == 0, "rows of 4-float vectors");
+#pragma unroll
+    for (int i = 0; i < NS / 4; i++) {
+        float4 t = reinterpret_cast<const float4 *>(p)[i];
+        v[4 * i] = t.x, v[4 * i + 1] = t.y, v[4 * i + 2] = t.z, v[4 * i + 3] = t.w;
+    }
+}
+
 /* A log2(e) for this lane's states (0 for padding states) */
 template <int NS>
 __device__ __forceinline__ void load_A2(float A2[NS], const float *A_log, int e, int g, int N)
@@ -136,14 +182,32 @@ __device__ __forceinline__ void load_A2(float A2[NS], const float *A_log, int e,
     }
 }
 
-/* g_t = dout * SiLU(z) (or dout), and the SiLU(z) pieces for dz */
+/* The per-step inputs of a lane (u, delta + bias, and dout, z where wanted) two steps ahead
+ * of use: the summary and output passes would otherwise wait on each step's loads. */
+template <typename T> struct scan_pf {
+    float u[2], x[2], dy[2], z[2];
+};
 template <typename T>
-__device__ __forceinline__ float gate_grad(const scan_args<T> &a, size_t row, int e, float dy)
+__device__ __forceinline__ void scan_pf_load(scan_pf<T> &f, int slot, const scan_args<T> &a,
+                                             const scan_lane &p, int t, float bias, bool dy,
+                                             bool z)
 {
-    if (!a.z)
-        return dy;
-    float zv = ldf(a.z, row * a.ld_z + e);
-    return dy * zv * mk_sigmoidf(zv);
+    bool ok = t < p.t1;
+    size_t row = (size_t)p.b * a.L + (ok ? t : p.t0), o = row * a.E + p.e;
+    f.u[slot] = ldf(a.u, o);
+    f.x[slot] = ldf(a.delta, o) + bias;
+    f.dy[slot] = dy ? ldf(a.dout, o) : 0.0f;
+    f.z[slot] = z && a.z ? ldf(a.z, row * a.ld_z + p.e) : 0.0f;
+}
+/* take step t's inputs (slot 0) and load step t + 2's */
+template <typename T>
+__device__ __forceinline__ void scan_pf_next(scan_pf<T> &f, float &u, float &x, float &dy,
+                                             float &z, const scan_args<T> &a, const scan_lane &p,
+                                             int t, float bias, bool wdy, bool wz)
+{
+    u = f.u[0], x = f.x[0], dy = f.dy[0], z = f.z[0];
+    f.u[0] = f.u[1], f.x[0] = f.x[1], f.dy[0] = f.dy[1], f.z[0] = f.z[1];
+    scan_pf_load(f, 1, a, p, t + 2, bias, wdy, wz);
 }
 
 /* Pass 1: per chunk lane, S (and for the backward Sr) and sum dt (-1 when the chunk resets). */
@@ -164,16 +228,19 @@ template <typename T, int NS, bool BWD> __global__ void scan_summary_kernel(scan
     }
     float bias = a.delta_bias[p.e], sdt = 0.0f;
     bool rs = false;
+    scan_pf<T> pf;
+    scan_pf_load(pf, 0, a, p, p.t0, bias, BWD, BWD);
+    scan_pf_load(pf, 1, a, p, p.t0 + 1, bias, BWD, BWD);
     for (int tt = p.t0; tt < p.t1; tt += SCAN_TT) {
         int nt = min(SCAN_TT, p.t1 - tt);
         __syncthreads();
         stage_bc(sB, sC, sR, a, p.b, tt, nt, SCAN_TT, npad);
         __syncthreads();
         for (int s = 0; s < nt; s++) {
-            size_t row = (size_t)p.b * a.L + tt + s;
-            float u = ldf(a.u, row * a.E + p.e);
-            float dt = mk_softplusf(ldf(a.delta, row * a.E + p.e) + bias);
-            float gt = BWD ? gate_grad(a, row, p.e, ldf(a.dout, row * a.E + p.e)) : 0.0f;
+            float u, x, dy, zv;
+            scan_pf_next(pf, u, x, dy, zv, a, p, tt + s, bias, BWD, BWD);
+            float dt = scan_softplus(x);
+            float gt = BWD ? (a.z ? dy * zv * scan_sigmoid(zv) : dy) : 0.0f;
             if (sR[s]) {
                 rs = true;
 #pragma unroll
@@ -183,10 +250,12 @@ template <typename T, int NS, bool BWD> __global__ void scan_summary_kernel(scan
                 }
             }
             sdt += dt;
-            const float *Bt = sB + s * npad + p.g * NS, *Ct = sC + s * npad + p.g * NS;
+            float Bt[NS], Ct[NS];
+            ld_row<NS>(Bt, sB + s * npad + p.g * NS);
+            ld_row<NS>(Ct, sC + s * npad + p.g * NS);
 #pragma unroll
             for (int i = 0; i < NS; i++) {
-                float al = exp2f(dt * A2[i]);
+                float al = scan_ex2(dt * A2[i]);
                 h[i] = al * h[i] + dt * u * Bt[i];
                 if (BWD) {
                     pi[i] *= al;
@@ -215,7 +284,7 @@ template <typename T, int NS, bool BWD> __global__ void scan_summary_kernel(scan
  * state (or 0); the final state to `state`. Backward (Sr != NULL): the carry from the right
  * k_in of each chunk (in place of Sr), and dstate0 += k_0. Loads are issued SCAN_P2 chunks
  * ahead of the serial chain. */
-#define SCAN_P2 8
+#define SCAN_P2 16
 template <typename T>
 __global__ void scan_carry_kernel(scan_args<T> a, const float *state0, float *state_out,
                                   float *dstate0)
@@ -293,6 +362,9 @@ template <typename T, int NS> __global__ void scan_out_kernel(T *out, scan_args<
     load_A2<NS>(A2, a.A_log, p.e, p.g, a.N);
     load_carry<NS>(h, a.S, p, a.nch, a.E, a.N);
     float bias = a.delta_bias[p.e], Dsk = a.Dskip[p.e];
+    scan_pf<T> pf;
+    scan_pf_load(pf, 0, a, p, p.t0, bias, false, true);
+    scan_pf_load(pf, 1, a, p, p.t0 + 1, bias, false, true);
     for (int tt = p.t0; tt < p.t1; tt += SCAN_TT) {
         int nt = min(SCAN_TT, p.t1 - tt);
         __syncthreads();
@@ -300,25 +372,26 @@ template <typename T, int NS> __global__ void scan_out_kernel(T *out, scan_args<
         __syncthreads();
         for (int s = 0; s < nt; s++) {
             size_t row = (size_t)p.b * a.L + tt + s;
-            float u = ldf(a.u, row * a.E + p.e);
-            float dt = mk_softplusf(ldf(a.delta, row * a.E + p.e) + bias);
+            float u, x, dy, zv;
+            scan_pf_next(pf, u, x, dy, zv, a, p, tt + s, bias, false, true);
+            float dt = scan_softplus(x);
             if (sR[s]) {
 #pragma unroll
                 for (int i = 0; i < NS; i++)
                     h[i] = 0.0f;
             }
-            const float *Bt = sB + s * npad + p.g * NS, *Ct = sC + s * npad + p.g * NS;
+            float Bt[NS], Ct[NS];
+            ld_row<NS>(Bt, sB + s * npad + p.g * NS);
+            ld_row<NS>(Ct, sC + s * npad + p.g * NS);
             float y = 0.0f;
 #pragma unroll
             for (int i = 0; i < NS; i++) {
-                h[i] = exp2f(dt * A2[i]) * h[i] + dt * u * Bt[i];
+                h[i] = scan_ex2(dt * A2[i]) * h[i] + dt * u * Bt[i];
                 y += Ct[i] * h[i];
             }
             y = lane_sum(y, a.TPC) + Dsk * u;
-            if (a.z) {
-                float zv = ldf(a.z, row * a.ld_z + p.e);
-                y *= zv * mk_sigmoidf(zv);
-            }
+            if (a.z)
+                y *= zv * scan_sigmoid(zv);
             if (p.act && p.g == 0)
                 stf(out, row * a.E + p.e, y);
         }
@@ -384,12 +457,13 @@ __global__ void __launch_bounds__(SCAN_THREADS) scan_bwd_kernel(scan_args<T> a, 
         for (int s = 0; s < SCAN_SUB; s++) {
             if (s0 + s >= nt)
                 break;
-            float dt = mk_softplusf(sx[s]);
-            const float *Bt = sB + (s0 + s) * npad + p.g * NS;
+            float dt = scan_softplus(sx[s]);
+            float Bt[NS];
+            ld_row<NS>(Bt, sB + (s0 + s) * npad + p.g * NS);
             bool r = sR[s0 + s];
 #pragma unroll
             for (int i = 0; i < NS; i++)
-                h[i] = exp2f(dt * A2[i]) * (r ? 0.0f : h[i]) + dt * su[s] * Bt[i];
+                h[i] = scan_ex2(dt * A2[i]) * (r ? 0.0f : h[i]) + dt * su[s] * Bt[i];
         }
     }
 
@@ -406,12 +480,13 @@ __global__ void __launch_bounds__(SCAN_THREADS) scan_bwd_kernel(scan_args<T> a, 
             h[i] = ck[(j * NS + i) * SCAN_THREADS + threadIdx.x];
 #pragma unroll
         for (int s = 0; s < SCAN_SUB; s++) {
-            float dt = mk_softplusf(sx[s]);
-            const float *Bt = sB + (s0 + s) * npad + p.g * NS;
+            float dt = scan_softplus(sx[s]);
+            float Bt[NS];
+            ld_row<NS>(Bt, sB + (s0 + s) * npad + p.g * NS);
             bool r = sR[s0 + s];
 #pragma unroll
             for (int i = 0; i < NS; i++) {
-                al[s][i] = exp2f(dt * A2[i]);
+                al[s][i] = scan_ex2(dt * A2[i]);
                 q[s][i] = al[s][i] * (r ? 0.0f : h[i]);
                 h[i] = q[s][i] + dt * su[s] * Bt[i];
             }
@@ -419,9 +494,11 @@ __global__ void __launch_bounds__(SCAN_THREADS) scan_bwd_kernel(scan_args<T> a, 
 #pragma unroll
         for (int s = SCAN_SUB - 1; s >= 0; s--) {
             float *xb = xB + p.cl * rw + s * npad + p.g * NS, *xc = xC + p.cl * rw + s * npad + p.g * NS;
-            float u = su[s], x = sx[s], dt = mk_softplusf(x), dy = sdy[s];
-            float sg = a.z ? mk_sigmoidf(sz[s]) : 1.0f, gt = a.z ? dy * sz[s] * sg : dy;
-            const float *Bt = sB + (s0 + s) * npad + p.g * NS, *Ct = sC + (s0 + s) * npad + p.g * NS;
+            float u = su[s], x = sx[s], dt = scan_softplus(x), dy = sdy[s];
+            float sg = a.z ? scan_sigmoid(sz[s]) : 1.0f, gt = a.z ? dy * sz[s] * sg : dy;
+            float Bt[NS], Ct[NS];
+            ld_row<NS>(Bt, sB + (s0 + s) * npad + p.g * NS);
+            ld_row<NS>(Ct, sC + (s0 + s) * npad + p.g * NS);
             bool r = sR[s0 + s], valid = s0 + s < nt;
             float dtu = dt * u, sB_ = 0.0f, ddt = 0.0f, y = 0.0f;
 #pragma unroll
@@ -441,7 +518,7 @@ __global__ void __launch_bounds__(SCAN_THREADS) scan_bwd_kernel(scan_args<T> a, 
             ddt = lane_sum(ddt, a.TPC);
             y = lane_sum(y, a.TPC);
             rdu[s] = gt * Dsk + dt * sB_;
-            rdd[s] = valid ? ddt * (x > 20.0f ? 1.0f : mk_sigmoidf(x)) : 0.0f;
+            rdd[s] = valid ? ddt * (x > 20.0f ? 1.0f : scan_sigmoid(x)) : 0.0f;
             rdz[s] = dy * (y + Dsk * u) * sg * (1.0f + sz[s] * (1.0f - sg));
             sdb += rdd[s];
             sD += valid ? gt * u : 0.0f;
@@ -490,6 +567,214 @@ __global__ void __launch_bounds__(SCAN_THREADS) scan_bwd_kernel(scan_args<T> a, 
         gr.pdD[prow * a.E + p.e] = sD;
         gr.pdb[prow * a.E + p.e] = sdb;
     }
+}
+
+/* Pass 3 backward, one lane per channel (N <= 16: NS = 16, no shuffles for the per-channel
+ * sums, and softplus, SiLU(z) computed once per (t, e)). Chunks of SCAN_B16_TC steps; the
+ * forward sweep checkpoints h every SCAN_B16_SUB steps in shared memory; each sub-block is
+ * recomputed into registers as q_s = alpha_s h_{s-1} (h_s = q_s + dt u B_s), then reversed.
+ * dB/dC: each warp sums its 32 channels by a butterfly (lane l ends with value l >> 1 of 16),
+ * the 4 warps through shared memory, one partial row per block: deterministic, no atomics.
+ * Steps past the chunk's end are identity steps (dt = u = dy = 0); channels past E carry
+ * u = dy = 0, so they add nothing to dB, dC. */
+#define SCAN_B16_TC 32
+#define SCAN_B16_SUB 4
+#define SCAN_LN2 0.6931471805599453f
+
+/* One butterfly level: lanes with bit M keep the upper M/2 of the first M values, the others
+ * the lower, each adding its partner's (lane ^ M) copy of the half it keeps. */
+template <int M> __device__ __forceinline__ void scan_bfly_level(float (&v)[16], int lane)
+{
+    const bool up = lane & M;
+#pragma unroll
+    for (int i = 0; i < M / 2; i++) {
+        float send = up ? v[i] : v[i + M / 2];
+        float keep = up ? v[i + M / 2] : v[i];
+        v[i] = keep + __shfl_xor_sync(0xffffffffu, send, M);
+    }
+}
+/* v[0] of lane l := sum over the warp of v[l >> 1] (16 values, 32 lanes) */
+__device__ __forceinline__ void scan_bfly16(float (&v)[16], int lane)
+{
+    scan_bfly_level<16>(v, lane);
+    scan_bfly_level<8>(v, lane);
+    scan_bfly_level<4>(v, lane);
+    scan_bfly_level<2>(v, lane);
+    v[0] += __shfl_xor_sync(0xffffffffu, v[0], 1);
+}
+
+template <typename T>
+__device__ __forceinline__ void scan_ld_step(const scan_args<T> &a, const scan_lane &p, int s,
+                                             int nt, float bias, float &u, float &x)
+{
+    bool ok = s < nt;
+    size_t o = ((size_t)p.b * a.L + p.t0 + (ok ? s : 0)) * a.E + p.e;
+    float uu = ldf(a.u, o), xx = ldf(a.delta, o) + bias;
+    u = ok && p.act ? uu : 0.0f;
+    x = ok ? xx : -1e30f; /* softplus -> 0: identity step */
+}
+
+template <typename T, int MINB>
+__global__ void __launch_bounds__(SCAN_THREADS, MINB) scan_bwd16_kernel(scan_args<T> a, scan_grads<T> gr)
+{
+    constexpr int TC = SCAN_B16_TC, SUB = SCAN_B16_SUB, NS = 16, NW = SCAN_THREADS / 32;
+    static_assert(SUB * 32 == SCAN_THREADS, "one dB/dC output per thread per sub-block");
+    extern __shared__ float smem[];
+    float *sB = smem, *sC = sB + TC * NS;
+    float *ck = sC + TC * NS;                     /* [TC/SUB][NS][threads] */
+    float *red = ck + (TC / SUB) * NS * SCAN_THREADS; /* [2][SUB][NW][32] */
+    uint8_t *sR = (uint8_t *)(red + 2 * SUB * NW * 32);
+    scan_lane p = scan_place(1, a.E, a.L, a.Tc);
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    float A2[NS], h[NS], k[NS], dA[NS];
+    load_A2<NS>(A2, a.A_log, p.e, 0, a.N);
+    load_carry<NS>(h, a.S, p, a.nch, a.E, a.N);
+    load_carry<NS>(k, a.Sr, p, a.nch, a.E, a.N);
+    const float bias = a.delta_bias[p.e], Dsk = a.Dskip[p.e];
+    const int nt = p.t1 - p.t0;
+    stage_bc(sB, sC, sR, a, p.b, p.t0, nt, TC, NS);
+    __syncthreads();
+
+    /* forward sweep: checkpoint h at the start of every sub-block (inputs one sub-block ahead) */
+    float nu[SUB], nx[SUB];
+#pragma unroll
+    for (int s = 0; s < SUB; s++)
+        scan_ld_step(a, p, s, nt, bias, nu[s], nx[s]);
+    for (int s0 = 0; s0 < nt; s0 += SUB) {
+        float su[SUB], sx[SUB];
+#pragma unroll
+        for (int s = 0; s < SUB; s++) {
+            su[s] = nu[s];
+            sx[s] = nx[s];
+            scan_ld_step(a, p, s0 + SUB + s, nt, bias, nu[s], nx[s]);
+        }
+#pragma unroll
+        for (int i = 0; i < NS; i++)
+            ck[((s0 / SUB) * NS + i) * SCAN_THREADS + threadIdx.x] = h[i];
+#pragma unroll
+        for (int s = 0; s < SUB; s++) {
+            float dt = scan_softplus(sx[s]), dtu = dt * su[s];
+            float Bt[NS];
+            ld_row<NS>(Bt, sB + (s0 + s) * NS);
+            bool r = sR[s0 + s];
+#pragma unroll
+            for (int i = 0; i < NS; i++)
+                h[i] = fmaf(dtu, Bt[i], r ? 0.0f : scan_ex2(dt * A2[i]) * h[i]);
+        }
+    }
+
+    float sD = 0.0f, sdb = 0.0f;
+#pragma unroll
+    for (int i = 0; i < NS; i++)
+        dA[i] = 0.0f;
+    for (int j = (nt - 1) / SUB; j >= 0; j--) {
+        const int s0 = j * SUB;
+        float su[SUB], sx[SUB], sdy[SUB], sz[SUB], dts[SUB], q[SUB][NS];
+#pragma unroll
+        for (int s = 0; s < SUB; s++) {
+            scan_ld_step(a, p, s0 + s, nt, bias, su[s], sx[s]);
+            bool ok = s0 + s < nt;
+            size_t row = (size_t)p.b * a.L + p.t0 + (ok ? s0 + s : 0);
+            float dy = ldf(a.dout, row * a.E + p.e);
+            sdy[s] = ok && p.act ? dy : 0.0f;
+            sz[s] = a.z ? ldf(a.z, row * a.ld_z + p.e) : 0.0f;
+        }
+        /* the gradients this sub-block adds to, read now (each (t, e) belongs to this lane
+         * alone), so that no load waits behind a store in the reverse steps */
+        float odu[SUB], odd[SUB], odz[SUB];
+        const bool wz = a.z && gr.dz;
+#pragma unroll
+        for (int s = 0; s < SUB; s++) {
+            bool ok = s0 + s < nt && p.act;
+            size_t row = (size_t)p.b * a.L + p.t0 + s0 + s;
+            odu[s] = ok ? ldg(gr.du, row * a.E + p.e) : 0.0f;
+            odd[s] = ok ? ldg(gr.ddelta, row * a.E + p.e) : 0.0f;
+            odz[s] = ok && wz ? ldg(gr.dz, row * a.ld_z + p.e) : 0.0f;
+        }
+#pragma unroll
+        for (int i = 0; i < NS; i++)
+            h[i] = ck[(j * NS + i) * SCAN_THREADS + threadIdx.x];
+#pragma unroll
+        for (int s = 0; s < SUB; s++) {
+            float dt = scan_softplus(sx[s]), dtu = dt * su[s];
+            dts[s] = dt;
+            float Bt[NS];
+            ld_row<NS>(Bt, sB + (s0 + s) * NS);
+            bool r = sR[s0 + s];
+#pragma unroll
+            for (int i = 0; i < NS; i++) {
+                q[s][i] = r ? 0.0f : scan_ex2(dt * A2[i]) * h[i];
+                h[i] = fmaf(dtu, Bt[i], q[s][i]);
+            }
+        }
+        float *rd = red + (j & 1) * SUB * NW * 32;
+#pragma unroll
+        for (int s = SUB - 1; s >= 0; s--) {
+            const float u = su[s], dt = dts[s], dtu = dt * u, dy = sdy[s], zv = sz[s];
+            const float sg = a.z ? scan_sigmoid(zv) : 1.0f, g = a.z ? dy * zv * sg : dy;
+            float Bt[NS], Ct[NS];
+            ld_row<NS>(Bt, sB + (s0 + s) * NS);
+            ld_row<NS>(Ct, sC + (s0 + s) * NS);
+            const bool r = sR[s0 + s];
+            float vb[NS], vc[NS], sdhB = 0.0f, sAq = 0.0f, y = 0.0f;
+#pragma unroll
+            for (int i = 0; i < NS; i++) {
+                float hc = fmaf(dtu, Bt[i], q[s][i]);
+                float dh = fmaf(Ct[i], g, k[i]);
+                float w = dh * q[s][i];
+                sdhB = fmaf(dh, Bt[i], sdhB);
+                sAq = fmaf(A2[i], w, sAq);
+                dA[i] = fmaf(dt, w, dA[i]);
+                y = fmaf(Ct[i], hc, y);
+                vb[i] = dh * dtu;
+                vc[i] = g * hc;
+                k[i] = r ? 0.0f : scan_ex2(dt * A2[i]) * dh;
+            }
+            scan_bfly16(vb, lane);
+            scan_bfly16(vc, lane);
+            rd[(s * NW + warp) * 32 + (lane & 1) * 16 + (lane >> 1)] = (lane & 1) ? vc[0] : vb[0];
+            const float x = sx[s];
+            const float ddt = sAq * SCAN_LN2 + u * sdhB;
+            const float rdd = ddt * (x > 20.0f ? 1.0f : scan_sigmoid(x));
+            odu[s] += g * Dsk + dt * sdhB;
+            odd[s] += rdd;
+            odz[s] += dy * fmaf(Dsk, u, y) * sg * (1.0f + zv * (1.0f - sg));
+            sdb += p.act && s0 + s < nt ? rdd : 0.0f;
+            sD += g * u;
+        }
+        if (p.act) {
+#pragma unroll
+            for (int s = 0; s < SUB; s++)
+                if (s0 + s < nt) {
+                    size_t row = (size_t)p.b * a.L + p.t0 + s0 + s;
+                    stf(gr.du, row * a.E + p.e, odu[s]);
+                    stf(gr.ddelta, row * a.E + p.e, odd[s]);
+                    if (wz)
+                        stf(gr.dz, row * a.ld_z + p.e, odz[s]);
+                }
+        }
+        __syncthreads();
+        {
+            const int s = threadIdx.x >> 5, vi = threadIdx.x & 31, n = vi & 15;
+            float *dst = vi < 16 ? gr.pdB : gr.pdC;
+            if (s0 + s < nt && n < a.N && dst) {
+                float v = 0.0f;
+#pragma unroll
+                for (int w = 0; w < NW; w++)
+                    v += rd[(s * NW + w) * 32 + vi];
+                dst[((size_t)blockIdx.y * a.B * a.L + (size_t)p.b * a.L + p.t0 + s0 + s) * a.N + n] = v;
+            }
+        }
+    }
+    if (!p.act)
+        return;
+    size_t prow = (size_t)p.b * a.nch + p.c;
+#pragma unroll
+    for (int i = 0; i < NS; i++)
+        if (i < a.N)
+            gr.pdA[prow * a.E * a.N + (size_t)p.e * a.N + i] = A2[i] * SCAN_LN2 * dA[i];
+    gr.pdD[prow * a.E + p.e] = sD;
+    gr.pdb[prow * a.E + p.e] = sdb;
 }
 
 /* dB[b,t,n] += sum over channel blocks in order of the partials (likewise dC) */
@@ -571,9 +856,46 @@ template <typename T, int NS> static void scan_fwd_ns(T *out, float *state, scan
     mk_cuda_scratch_free(scr);
 }
 
+/* L = 1 (decoding): one thread per (b, e), the N states in a loop, no chunk passes; accurate
+ * expf/log1pf as in the reference (one step: the cost is the launch). */
+template <typename T> __global__ void scan_step_kernel(T *out, float *state, scan_args<T> a)
+{
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= a.B * a.E)
+        return;
+    int b = i / a.E, e = i % a.E;
+    size_t o = (size_t)b * a.E + e;
+    float u = ldf(a.u, o), x = ldf(a.delta, o) + a.delta_bias[e];
+    float dt = x > 20.0f ? x : log1pf(expf(x)), dtu = dt * u;
+    bool keep = state && !(a.reset && a.reset[b]);
+    float y = 0.0f;
+    for (int n = 0; n < a.N; n++) {
+        float A = -expf(a.A_log[(size_t)e * a.N + n]);
+        size_t r = (size_t)b * a.ld_bc + n, si = o * a.N + n;
+        float h = expf(dt * A) * (keep ? state[si] : 0.0f) + dtu * ldf(a.Bm, r);
+        y += ldf(a.Cm, r) * h;
+        if (state)
+            state[si] = h;
+    }
+    y += a.Dskip[e] * u;
+    if (a.z) {
+        float zv = ldf(a.z, (size_t)b * a.ld_z + e);
+        y *= zv / (1.0f + expf(-zv));
+    }
+    stf(out, o, y);
+}
+
 template <typename T> static void scan_fwd_launch(T *out, float *state, const scan_args<T> &a)
 {
-    if ((size_t)a.B * a.L * a.E == 0 || !scan_check_n(a.N, a.N <= 4 ? 4 : 16))
+    if ((size_t)a.B * a.L * a.E == 0)
+        return;
+    if (a.L == 1) {
+        scan_step_kernel<T><<<mk_cuda_blocks((size_t)a.B * a.E, 128), 128, 0, mk_cuda_stream()>>>(
+            out, state, a);
+        MK_LAUNCH_CHECK();
+        return;
+    }
+    if (!scan_check_n(a.N, a.N <= 4 ? 4 : 16))
         return;
     if (a.N <= 4)
         scan_fwd_ns<T, 4>(out, state, a);
@@ -581,20 +903,22 @@ template <typename T> static void scan_fwd_launch(T *out, float *state, const sc
         scan_fwd_ns<T, 16>(out, state, a);
 }
 
-/* Backward: NS = 4 states per lane, chunks of SCAN_BWD_TC. dB, dC, dA_log, dD, ddelta_bias,
+/* Backward: N <= 16: one lane per channel, chunks of SCAN_B16_TC (scan_bwd16_kernel); larger N:
+ * NS = 4 states per lane, chunks of SCAN_BWD_TC (scan_bwd_kernel). dB, dC, dA_log, dD, ddelta_bias,
  * dstate0 are fp32 (NULL: not wanted); du, ddelta, dz in T. All accumulate. */
 template <typename T>
 static void scan_bwd_launch(T *du, T *ddelta, T *dz, float *dB, float *dC, float *dA_log,
                             float *dD, float *ddelta_bias, float *dstate0, const T *dout,
                             const float *state0, scan_args<T> a)
 {
-    const int NS = 4;
+    const bool one = a.N <= 16; /* one lane per channel (scan_bwd16_kernel) */
+    const int NS = one ? 16 : 4;
     if ((size_t)a.B * a.L * a.E == 0 || !scan_check_n(a.N, NS))
         return;
     cudaStream_t st = mk_cuda_stream();
     a.dout = dout;
     a.TPC = scan_tpc(a.N, NS);
-    a.Tc = SCAN_BWD_TC;
+    a.Tc = one ? SCAN_B16_TC : SCAN_BWD_TC;
     a.nch = (a.L + a.Tc - 1) / a.Tc;
     int chb = SCAN_THREADS / a.TPC, nblk = (a.E + chb - 1) / chb, npad = a.TPC * NS;
     size_t nsum = (size_t)a.B * a.nch * a.E, EN = (size_t)a.E * a.N;
@@ -618,17 +942,43 @@ static void scan_bwd_launch(T *du, T *ddelta, T *dz, float *dB, float *dC, float
         gr.pdC = next;
     dim3 grid(a.nch, nblk, a.B);
     size_t sm1 = 2 * SCAN_TT * npad * sizeof(float) + SCAN_TT;
-    scan_summary_kernel<T, NS, true><<<grid, SCAN_THREADS, sm1, st>>>(a);
+    if (one)
+        scan_summary_kernel<T, 16, true><<<grid, SCAN_THREADS, sm1, st>>>(a);
+    else
+        scan_summary_kernel<T, 4, true><<<grid, SCAN_THREADS, sm1, st>>>(a);
     MK_LAUNCH_CHECK();
     scan_carry_kernel<T><<<mk_cuda_blocks((size_t)a.B * EN, 128), 128, 0, st>>>(
         a, state0, NULL, dstate0);
     MK_LAUNCH_CHECK();
-    int rw = SCAN_SUB * npad + 1;
-    size_t sm3 = (2 * SCAN_BWD_TC * npad + (SCAN_BWD_TC / SCAN_SUB) * NS * SCAN_THREADS +
-                  2 * chb * rw) * sizeof(float) + SCAN_BWD_TC;
-    MK_CK(cudaFuncSetAttribute(scan_bwd_kernel<T, NS>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                               (int)sm3));
-    scan_bwd_kernel<T, NS><<<grid, SCAN_THREADS, sm3, st>>>(a, gr);
+    if (one) {
+        size_t sm3 = (2 * SCAN_B16_TC * 16 + (SCAN_B16_TC / SCAN_B16_SUB) * 16 * SCAN_THREADS +
+                      2 * SCAN_B16_SUB * SCAN_THREADS) * sizeof(float) + SCAN_B16_TC;
+        /* two register budgets: 168 (3 blocks per SM, some spills) or 255 (2 blocks); the
+         * faster measured (NOTES-cuda.md): 255 for fp32, 168 for bf16. MK_SCAN_BWD_MINB=2|3
+         * overrides (for the bench). */
+        static int minb_env = -1;
+        if (minb_env < 0) {
+            const char *v = getenv("MK_SCAN_BWD_MINB");
+            minb_env = v ? atoi(v) : 0;
+        }
+        int minb = minb_env == 2 || minb_env == 3 ? minb_env : sizeof(T) == 4 ? 2 : 3;
+        if (minb == 2) {
+            MK_CK(cudaFuncSetAttribute(scan_bwd16_kernel<T, 2>,
+                                       cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sm3));
+            scan_bwd16_kernel<T, 2><<<grid, SCAN_THREADS, sm3, st>>>(a, gr);
+        } else {
+            MK_CK(cudaFuncSetAttribute(scan_bwd16_kernel<T, 3>,
+                                       cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sm3));
+            scan_bwd16_kernel<T, 3><<<grid, SCAN_THREADS, sm3, st>>>(a, gr);
+        }
+    } else {
+        int rw = SCAN_SUB * npad + 1;
+        size_t sm3 = (2 * SCAN_BWD_TC * npad + (SCAN_BWD_TC / SCAN_SUB) * 4 * SCAN_THREADS +
+                      2 * chb * rw) * sizeof(float) + SCAN_BWD_TC;
+        MK_CK(cudaFuncSetAttribute(scan_bwd_kernel<T, 4>,
+                                   cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sm3));
+        scan_bwd_kernel<T, 4><<<grid, SCAN_THREADS, sm3, st>>>(a, gr);
+    }
     MK_LAUNCH_CHECK();
     int rows = a.B * a.nch;
     if (dA_log)
