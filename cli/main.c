@@ -3,7 +3,9 @@
  */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "commands.h"
 #include "config.h"
 
@@ -47,8 +49,22 @@ static void usage(FILE *f)
     fprintf(f, "\n'mambakit COMMAND --help' describes a command's options.\n");
 }
 
+/* OpenMP's default wait policy keeps idle threads spinning between parallel regions; on small
+ * machines that spinning slows the many short regions of decoding several-fold (measured on 2
+ * cores: 13.7 -> 52 tokens/s for the 130M model, prefill and training unchanged). libgomp reads
+ * OMP_WAIT_POLICY once, before main, so when the user has not chosen a policy the program runs
+ * itself again with "passive". If that fails it simply carries on. */
+static void prefer_passive_openmp(char **argv)
+{
+    if (getenv("OMP_WAIT_POLICY"))
+        return;
+    setenv("OMP_WAIT_POLICY", "passive", 1);
+    execv("/proc/self/exe", argv);
+}
+
 int main(int argc, char **argv)
 {
+    prefer_passive_openmp(argv);
     if (argc < 2) {
         usage(stderr);
         return 2;

@@ -8,7 +8,8 @@
  * sets OpenBLAS to one thread): OpenBLAS's own pthreads pool and OpenMP's team both keep idle
  * threads spinning, and alternating between them made GEMMs and the scan about twice slower on
  * 2 cores. The blocks never split a sum: deterministic for a fixed thread count.
- * One token (M = 1, decode) is a matrix-vector product bound by reading W; it is done here.
+ * One token (M = 1, decode) is a matrix-vector product bound by reading W: its rows are split
+ * across the threads, each block one single-threaded BLAS gemv.
  */
 #include <string.h>
 #include <cblas.h>
@@ -18,8 +19,13 @@
 #include "linear.h"
 #include "ref_util.h"
 
+#ifdef MK_REAL_DOUBLE
+#define MK_GEMV cblas_dgemv
+#else
+#define MK_GEMV cblas_sgemv
+#endif
+
 #define LIN_COLS 256     /* columns of dbias one task owns (the sum over m stays on one thread) */
-#define LIN_ROWS 64      /* rows of W per task of the matrix-vector product */
 #define LIN_MIN_ROWS 64  /* the smallest row block worth its own GEMM call */
 
 /* Blocks to cut n output rows (or columns) into: one per thread, each at least LIN_MIN_ROWS;
@@ -62,24 +68,6 @@ static void par_gemm(enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb, size_t M,
     }
 }
 
-/* out[n] = bias[n] + W[n, :] . in  for n in [n0, n1) */
-static MK_HOT void gemv_rows(mk_real *out, const mk_real *in, const mk_real *W,
-                             const mk_real *bias, int n0, int n1, int K)
-{
-    for (int n = n0; n < n1; n++) {
-        const mk_real *w = W + (size_t)n * K;
-        mk_real acc[MK_LANES] = {0};
-        int k = 0;
-        for (; k + MK_LANES <= K; k += MK_LANES)
-#pragma omp simd
-            for (int j = 0; j < MK_LANES; j++)
-                acc[j] += w[k + j] * in[k + j];
-        for (; k < K; k++)
-            acc[0] += w[k] * in[k];
-        out[n] = mk_lanes_sum(acc) + (bias ? bias[n] : 0);
-    }
-}
-
 /* out[m, :] = bias + in[m, :] W^T   (BLAS: out = in W^T, out pre-filled with bias, beta = 1) */
 void MK_REF(linear_fwd)(mk_real *out, const mk_real *in, int ld_in, const mk_real *W,
                         const mk_real *bias, size_t M, int K, int N)
@@ -87,11 +75,14 @@ void MK_REF(linear_fwd)(mk_real *out, const mk_real *in, int ld_in, const mk_rea
     if (M == 0)
         return;
     if (M == 1) {
-        int nblk = (N + LIN_ROWS - 1) / LIN_ROWS;
-#pragma omp parallel for if ((size_t)N * K >= MK_PAR_MIN) schedule(static)
-        for (int j = 0; j < nblk; j++) {
-            int n0 = j * LIN_ROWS, n1 = n0 + LIN_ROWS < N ? n0 + LIN_ROWS : N;
-            gemv_rows(out, in, W, bias, n0, n1, K);
+        int parts = lin_parts((size_t)N, (size_t)N * K);
+#pragma omp parallel for if (parts > 1) schedule(static)
+        for (int p = 0; p < parts; p++) {
+            int n0 = (int)((size_t)N * p / parts), n1 = (int)((size_t)N * (p + 1) / parts);
+            if (bias)
+                memcpy(out + n0, bias + n0, (size_t)(n1 - n0) * sizeof *out);
+            MK_GEMV(CblasRowMajor, CblasNoTrans, n1 - n0, K, 1, W + (size_t)n0 * K, K, in, 1,
+                    bias ? 1 : 0, out + n0, 1);
         }
         return;
     }

@@ -81,9 +81,15 @@ static const struct mk_ops cpu_ops = {
     .sumsq = mk_ref_sumsq,
 };
 
+/* OpenBLAS built with pthreads keeps its own spinning thread pool: make it single-threaded
+ * (the kernels split GEMMs across OpenMP threads themselves). OpenBLAS built with OpenMP
+ * (openblas_get_parallel() == 2, configure's preference) already runs single-threaded inside
+ * our parallel regions, and there openblas_set_num_threads would call omp_set_num_threads
+ * and leave every kernel on one thread, so it is left alone. */
 static void blas_one_thread(void)
 {
-    openblas_set_num_threads(1);
+    if (openblas_get_parallel() != 2)
+        openblas_set_num_threads(1);
 }
 
 const struct mk_ops *mk_ops_cpu(void)
