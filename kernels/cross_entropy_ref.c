@@ -39,13 +39,15 @@ static MK_HOT mk_real ce_row(mk_real *d, const mk_real *l, int32_t y, int V, mk_
 }
 
 void MK_REF(cross_entropy)(mk_real *loss, mk_real *dlogits, const mk_real *logits,
-                           const int32_t *targets, size_t T, int V, mk_real dscale)
+                           const int32_t *targets, const mk_real *weights, size_t T, int V,
+                           mk_real dscale)
 {
 #pragma omp parallel for if (T * (size_t)V >= MK_PAR_MIN) schedule(static)
     for (size_t t = 0; t < T; t++) {
         mk_real *d = dlogits ? dlogits + t * V : NULL;
         if (targets[t] >= 0) {
-            loss[t] = ce_row(d, logits + t * V, targets[t], V, dscale);
+            const mk_real w = weights ? weights[t] : 1;
+            loss[t] = w * ce_row(d, logits + t * V, targets[t], V, w * dscale);
         } else {
             loss[t] = 0;
             if (d)

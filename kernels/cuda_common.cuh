@@ -93,7 +93,8 @@ void mk_cuda_scan_fwd(float *out, float *state, const struct mk_scan_in *in);
 void mk_cuda_scan_bwd(const struct mk_scan_grad *g, const float *dout, const float *state0,
                       const struct mk_scan_in *in);
 void mk_cuda_cross_entropy(float *loss, float *dlogits, const float *logits,
-                           const int32_t *targets, size_t T, int V, float dscale);
+                           const int32_t *targets, const float *weights, size_t T, int V,
+                           float dscale);
 void mk_cuda_adamw(float *p, float *m, float *v, const float *grad, size_t n,
                    const struct mk_adamw_hp *hp);
 double mk_cuda_sumsq(const float *x, size_t n);

@@ -56,7 +56,8 @@ struct mk_ops {
     void (*scan_bwd)(const struct mk_scan_grad *g, const float *dout, const float *state0,
                      const struct mk_scan_in *in);
     void (*cross_entropy)(float *loss, float *dlogits, const float *logits,
-                          const int32_t *targets, size_t T, int V, float dscale);
+                          const int32_t *targets, const float *weights, size_t T, int V,
+                          float dscale);
     void (*adamw)(float *p, float *m, float *v, const float *grad, size_t n,
                   const struct mk_adamw_hp *hp);
     double (*sumsq)(const float *x, size_t n);

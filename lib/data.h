@@ -71,11 +71,14 @@ struct mk_batch {
     int B, L;
     int32_t *ids;      /* [B, L] */
     int32_t *targets;  /* [B, L] next-token targets, -1 = ignore (language model) */
+    float *weights;    /* [B, L] loss weight of each target (the plugin's weight of the
+                        * target token: soft-masked DNA < 1), 0 where ignored */
     uint8_t *reset;    /* [B, L] 1 where a document starts inside a packed window */
     int32_t *labels;   /* [B] class of the row's document, -1 = unknown */
     int32_t *lengths;  /* [B] real (unpadded) tokens in the row */
     size_t *doc;       /* [B] document index of the row's first token */
     int has_reset;     /* some reset flag is set */
+    int has_weights;   /* some target weighs neither 0 nor 1 */
     int64_t n_targets; /* targets that are not -1 */
 };
 mk_status mk_batch_alloc(struct mk_batch *b, int B, int L);

@@ -30,11 +30,12 @@ mk_status mk_batch_alloc(struct mk_batch *b, int B, int L)
     b->L = L;
     b->ids = malloc(T * sizeof *b->ids);
     b->targets = malloc(T * sizeof *b->targets);
+    b->weights = malloc(T * sizeof *b->weights);
     b->reset = malloc(T);
     b->labels = malloc((size_t)B * sizeof *b->labels);
     b->lengths = malloc((size_t)B * sizeof *b->lengths);
     b->doc = malloc((size_t)B * sizeof *b->doc);
-    if (!b->ids || !b->targets || !b->reset || !b->labels || !b->lengths || !b->doc) {
+    if (!b->ids || !b->targets || !b->weights || !b->reset || !b->labels || !b->lengths || !b->doc) {
         mk_batch_free(b);
         return mk_fail(MK_ERR_NOMEM, "out of memory for a batch of %d x %d", B, L);
     }
@@ -45,6 +46,7 @@ void mk_batch_free(struct mk_batch *b)
 {
     free(b->ids);
     free(b->targets);
+    free(b->weights);
     free(b->reset);
     free(b->labels);
     free(b->lengths);
@@ -217,10 +219,13 @@ static void fill_row(struct mk_sampler *s, const struct mk_dataset *ds, struct m
         piece = i;
     }
     int32_t *ids = bt->ids + (size_t)b * L, *tg = bt->targets + (size_t)b * L;
+    float *tw = bt->weights + (size_t)b * L;
     for (size_t t = 0; t < L; t++) {
         ids[t] = t < n ? span_tok[t] : ds->pad_id;
         int ok = s->lm && t + 1 < n && !sb->cut[t + 1] && span_w[t + 1] > 0;
         tg[t] = ok ? span_tok[t + 1] : -1;
+        tw[t] = ok ? span_w[t + 1] : 0.0f;
+        bt->has_weights |= ok && tw[t] != 1.0f;
         bt->n_targets += ok;
     }
     bt->labels[b] = ds->docs[d].label;
@@ -242,6 +247,7 @@ mk_status mk_sampler_next(struct mk_sampler *s, const struct mk_dataset *ds,
     if (!sb.tok || !sb.w || !sb.cut)
         st = mk_fail(MK_ERR_NOMEM, "out of memory sampling a batch");
     b->has_reset = 0;
+    b->has_weights = 0;
     b->n_targets = 0;
     for (int r = 0; st == MK_OK && r < b->B; r++)
         fill_row(s, ds, b, r, next_start(s, ds), &sb, augment, handle);

@@ -57,18 +57,22 @@ static mk_status check_inputs(const struct mk_model *m, const int32_t *ids,
     return MK_OK;
 }
 
-/* Mean cross-entropy over non-ignored targets; leaves dlogits in place, scaled for the mean. */
-static mk_status head_loss(struct mk_model *m, const int32_t *targets, size_t T, float *loss)
+/* (Weighted) mean cross-entropy over non-ignored targets: sum_t w_t CE_t / sum_t w_t, w = 1
+ * without weights; leaves dlogits in place, scaled for that mean. */
+static mk_status head_loss(struct mk_model *m, const int32_t *targets, const float *weights,
+                           size_t T, float *loss)
 {
     struct mk_acts *a = &m->acts;
-    size_t count = 0;
+    double count = 0;
     for (size_t i = 0; i < T; i++)
-        count += targets[i] >= 0;
+        count += targets[i] >= 0 ? (weights ? weights[i] : 1.0) : 0.0;
     mk_status st = m->ops->upload(a->targets, targets, T * sizeof(int32_t));
+    if (st == MK_OK && weights)
+        st = m->ops->upload(a->weights, weights, T * sizeof(float));
     if (st != MK_OK)
         return st;
-    m->ops->cross_entropy(a->losses, a->logits, a->logits, a->targets, T, m->cfg.vocab_size,
-                          count ? 1.0f / (float)count : 0.0f);
+    m->ops->cross_entropy(a->losses, a->logits, a->logits, a->targets, weights ? a->weights : NULL,
+                          T, m->cfg.vocab_size, count > 0 ? (float)(1.0 / count) : 0.0f);
     float *host = malloc(T * sizeof(float));
     if (!host)
         return mk_fail(MK_ERR_NOMEM, "out of memory reading losses");
@@ -78,7 +82,7 @@ static mk_status head_loss(struct mk_model *m, const int32_t *targets, size_t T,
         sum += host[i];
     free(host);
     if (loss)
-        *loss = count ? (float)(sum / (double)count) : 0.0f;
+        *loss = count > 0 ? (float)(sum / count) : 0.0f;
     return st;
 }
 
@@ -123,8 +127,8 @@ static mk_status run_backbone(struct mk_model *m, const int32_t *ids, const uint
 }
 
 mk_status mk_model_forward_packed(struct mk_model *m, const int32_t *ids, const uint8_t *reset,
-                                  int B, int L, const int32_t *targets, float *loss,
-                                  float *logits, struct mk_state *s)
+                                  int B, int L, const int32_t *targets, const float *weights,
+                                  float *loss, float *logits, struct mk_state *s)
 {
     const struct mk_ops *ops = m->ops;
     const struct mk_config *c = &m->cfg;
@@ -143,7 +147,7 @@ mk_status mk_model_forward_packed(struct mk_model *m, const int32_t *ids, const 
         if (logits)
             st = ops->download(logits, a->logits, T * (size_t)c->vocab_size * sizeof(float));
         if (st == MK_OK && targets)
-            st = head_loss(m, targets, T, loss);
+            st = head_loss(m, targets, weights, T, loss);
     }
     if (st == MK_OK)
         st = ops->sync();
@@ -168,12 +172,12 @@ mk_status mk_model_forward(struct mk_model *m, const int32_t *ids, int B, int L,
                            const int32_t *targets, float *loss, float *logits,
                            struct mk_state *state)
 {
-    return mk_model_forward_packed(m, ids, NULL, B, L, targets, loss, logits, state);
+    return mk_model_forward_packed(m, ids, NULL, B, L, targets, NULL, loss, logits, state);
 }
 
 mk_status mk_model_step(struct mk_model *m, struct mk_state *s, const int32_t *ids, float *logits)
 {
-    return mk_model_forward_packed(m, ids, NULL, s->B, 1, NULL, NULL, logits, s);
+    return mk_model_forward_packed(m, ids, NULL, s->B, 1, NULL, NULL, NULL, logits, s);
 }
 
 void mk_next_token_targets(int32_t *targets, const int32_t *ids, int B, int L)

@@ -178,6 +178,7 @@ static void layout_acts(struct mk_acts *a, struct carver *c, const struct mk_con
     a->normed_f = carve(c, T * D);
     a->logits = a->with_head ? carve(c, T * V) : NULL;
     a->losses = carve(c, T);
+    a->weights = carve(c, T);
     if (a->with_grads) {
         a->dresid = carve(c, T * D);
         a->dnormed = carve(c, T * D);

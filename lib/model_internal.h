@@ -57,6 +57,7 @@ struct mk_acts {
     float *resid_f, *rstd_f, *normed_f; /* final norm: [T, D], [T], [T, D] */
     float *logits;         /* [T, V]; after a forward with targets: d(loss)/d(logits) */
     float *losses;         /* [T] per-token cross-entropy */
+    float *weights;        /* [T] per-token loss weights (backend copy), when given */
     /* backward scratch */
     float *dresid, *dnormed, *dy, *dxz, *du, *ddelta, *dxdbl;
     int32_t *ids, *targets; /* [T] backend copies */
@@ -95,10 +96,12 @@ mk_status mk_model_reserve_acts(struct mk_model *m, size_t T, int n_sets, int wi
                                 int with_grads);
 
 /* Forward with an optional packed-document reset mask [B, L] (reset[b,t] = 1 starts a new
- * document at t: no state crosses it). mk_model_forward is this with reset = NULL. */
+ * document at t: no state crosses it) and optional per-token loss weights [B, L] (the loss is
+ * then sum_t w_t CE_t / sum_t w_t over non-ignored targets; e.g. soft-masked DNA bases).
+ * mk_model_forward is this with reset = weights = NULL. */
 mk_status mk_model_forward_packed(struct mk_model *m, const int32_t *ids, const uint8_t *reset,
-                                  int B, int L, const int32_t *targets, float *loss,
-                                  float *logits, struct mk_state *state);
+                                  int B, int L, const int32_t *targets, const float *weights,
+                                  float *loss, float *logits, struct mk_state *state);
 
 /* For task heads of their own (classification): a forward that keeps every activation and
  * stops after the final norm; *features points to normed_f [B, L, D] in backend memory, valid

@@ -45,8 +45,9 @@ mk_status mk_trainer_eval(struct trainer *t, const struct mk_dataset *ds, int64_
         const struct mk_batch *b = &t->batch;
         if (lm) {
             float l = 0;
+            /* validation reports the plain mean over every target: loss weights shape training only */
             st = mk_model_forward_packed(t->m, b->ids, b->has_reset ? b->reset : NULL, b->B,
-                                         b->L, b->targets, &l, NULL, NULL);
+                                         b->L, b->targets, NULL, &l, NULL, NULL);
             sum += (double)l * (double)b->n_targets;
             count += (double)b->n_targets;
         } else {

@@ -267,9 +267,11 @@ static void test_scan(int B, int L, int E, int N, int with_z, int with_state, in
     gpu->free(d_reset);
 }
 
+/* alias: dlogits written over the logits, and per-token weights (else separate, unweighted) */
 static void test_cross_entropy(size_t T, int V, int alias)
 {
     size_t n = T * V;
+    float *w = alias ? hrand(T, 0.5f, 1.0f) : NULL, *d_w = w ? dev(w, T * 4) : NULL;
     float *logits = hrand(n, 4, 0), *dl = alias ? NULL : hrand(n, 1, 0), *loss = hrand(T, 1, 0);
     int32_t *tg = malloc(T * sizeof *tg);
     for (size_t t = 0; t < T; t++)
@@ -277,14 +279,16 @@ static void test_cross_entropy(size_t T, int V, int alias)
     float *d_logits = dev(logits, n * 4), *d_dl = alias ? d_logits : dev(dl, n * 4);
     float *d_loss = dev(loss, T * 4);
     int32_t *d_tg = dev(tg, T * sizeof *tg);
-    cpu->cross_entropy(loss, alias ? logits : dl, logits, tg, T, V, 0.25f);
-    gpu->cross_entropy(d_loss, d_dl, d_logits, d_tg, T, V, 0.25f);
+    cpu->cross_entropy(loss, alias ? logits : dl, logits, tg, w, T, V, 0.25f);
+    gpu->cross_entropy(d_loss, d_dl, d_logits, d_tg, d_w, T, V, 0.25f);
     synced("cross_entropy");
     diag("cross_entropy T=%zu V=%d alias=%d", T, V, alias);
     check("  loss", cmp(d_loss, loss, T), 1e-5); /* logsumexp over V terms */
     check("  dlogits", cmp(d_dl, alias ? logits : dl, n), 1e-5);
-    free(logits), free(dl), free(loss), free(tg);
+    free(logits), free(dl), free(loss), free(tg), free(w);
     gpu->free(d_logits), gpu->free(d_loss), gpu->free(d_tg);
+    if (d_w)
+        gpu->free(d_w);
     if (!alias)
         gpu->free(d_dl);
 }

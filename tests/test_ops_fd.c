@@ -379,7 +379,7 @@ static void test_scan(const struct scan_case *sc)
 /* ---- cross-entropy ------------------------------------------------------------------------ */
 
 struct ce_ctx {
-    double *logits, *loss;
+    double *logits, *loss, *weights; /* weights: NULL or [T] */
     int32_t *targets;
     size_t T;
     int V;
@@ -390,33 +390,35 @@ struct ce_ctx {
 static double ce_f(void *p)
 {
     struct ce_ctx *c = p;
-    mk_refd_cross_entropy(c->loss, NULL, c->logits, c->targets, c->T, c->V, c->dscale);
+    mk_refd_cross_entropy(c->loss, NULL, c->logits, c->targets, c->weights, c->T, c->V,
+                          c->dscale);
     double s = 0;
     for (size_t t = 0; t < c->T; t++)
         s += c->loss[t];
     return c->dscale * s;
 }
 
-static void test_cross_entropy(void)
+static void test_cross_entropy(int weighted)
 {
     const size_t T = 9;
     const int V = 11;
-    struct ce_ctx c = {rand_new(T * V, -3, 3), rand_new(T, 0, 0), xcalloc(T, sizeof(int32_t)),
-                       T, V, 0};
-    int count = 0;
+    struct ce_ctx c = {rand_new(T * V, -3, 3), rand_new(T, 0, 0),
+                       weighted ? rand_new(T, 0.1, 2) : NULL, xcalloc(T, sizeof(int32_t)), T, V, 0};
+    double count = 0;
     for (size_t t = 0; t < T; t++) {
         c.targets[t] = t % 4 == 1 ? -1 : (int32_t)(rng_next(&seed) % V);
-        count += c.targets[t] >= 0;
+        count += c.targets[t] >= 0 ? (weighted ? c.weights[t] : 1) : 0;
         if (t == 2)
             for (int v = 0; v < V; v++)
                 c.logits[t * V + v] += 40; /* a shifted row: logsumexp must stay stable */
     }
     c.dscale = 1.0 / count;
     double *dl = rand_new(T * V, -1, 1); /* written, not accumulated */
-    mk_refd_cross_entropy(c.loss, dl, c.logits, c.targets, T, V, c.dscale);
+    mk_refd_cross_entropy(c.loss, dl, c.logits, c.targets, c.weights, T, V, c.dscale);
     struct fd_var v[] = {{"logits", c.logits, dl, T * V}};
-    fd_check("cross_entropy T=9 V=11 (3 ignored)", ce_f, &c, v, 1, SIZE_MAX);
-    free(c.logits), free(c.loss), free(c.targets), free(dl);
+    fd_check(weighted ? "cross_entropy T=9 V=11 (3 ignored, weighted)"
+                      : "cross_entropy T=9 V=11 (3 ignored)", ce_f, &c, v, 1, SIZE_MAX);
+    free(c.logits), free(c.loss), free(c.weights), free(c.targets), free(dl);
 }
 
 int main(void)
@@ -454,7 +456,8 @@ int main(void)
     for (size_t i = 0; i < sizeof scans / sizeof scans[0]; i++)
         test_scan(&scans[i]);
 
-    test_cross_entropy();
+    test_cross_entropy(0);
+    test_cross_entropy(1);
     diag("largest relative error %.3e (tolerance %.0e)", worst, FD_TOL);
     return exit_status();
 }

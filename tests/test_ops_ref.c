@@ -512,7 +512,7 @@ static void test_cross_entropy(void)
 {
     const size_t T = 6;
     const int V = 1000;
-    float *logits = frand(T * V, -5, 5), *loss = frand(T, 0, 0);
+    float *logits = frand(T * V, -5, 5), *loss = frand(T, 0, 0), *w = frand(T, 0.1, 2);
     int32_t tg[6] = {3, -1, 999, 0, 517, -1};
     for (int v = 0; v < V; v++)
         logits[3 * V + v] += 3000; /* exp would overflow without the max shift */
@@ -528,19 +528,19 @@ static void test_cross_entropy(void)
             m = fmax(m, logits[t * V + v]);
         for (int v = 0; v < V; v++)
             s += exp((double)logits[t * V + v] - m);
-        rl[t] = -((double)logits[t * V + tg[t]] - m - log(s));
+        rl[t] = -w[t] * ((double)logits[t * V + tg[t]] - m - log(s));
         for (int v = 0; v < V; v++)
-            rd[t * V + v] = dscale * (exp((double)logits[t * V + v] - m) / s - (v == tg[t]));
+            rd[t * V + v] = w[t] * dscale * (exp((double)logits[t * V + v] - m) / s - (v == tg[t]));
     }
     float *copy = fdup(logits, T * V), *loss2 = frand(T, 0, 0);
-    ops->cross_entropy(loss, logits, logits, tg, T, V, (float)dscale); /* dlogits aliases */
-    ops->cross_entropy(loss2, NULL, copy, tg, T, V, (float)dscale);
+    ops->cross_entropy(loss, logits, logits, tg, w, T, V, (float)dscale); /* dlogits aliases */
+    ops->cross_entropy(loss2, NULL, copy, tg, w, T, V, (float)dscale);
     double e1 = ferr(loss, rl, T), e2 = ferr(logits, rd, T * V);
     ok(e1 < 1e-6 && e2 < 1e-6 && same(loss, loss2, T) && logits[V] == 0 &&
            logits[4 * V + 7] == 0,
-       "cross_entropy V=%d (aliased dlogits, ignored rows, +3000 shift, a -inf logit) vs naive "
-       "log-softmax: loss %.1e, dlogits %.1e (tol 1e-6)", V, e1, e2);
-    free(logits), free(loss), free(rl), free(rd), free(copy), free(loss2);
+       "cross_entropy V=%d (weighted, aliased dlogits, ignored rows, +3000 shift, a -inf logit) "
+       "vs naive log-softmax: loss %.1e, dlogits %.1e (tol 1e-6)", V, e1, e2);
+    free(logits), free(loss), free(w), free(rl), free(rd), free(copy), free(loss2);
 }
 
 /* ---- AdamW and sumsq ---------------------------------------------------------------------- */
