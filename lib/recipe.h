@@ -90,7 +90,6 @@ struct mk_recipe {
     int head_classes, head_pool, freeze_backbone;
     int task_split;            /* classify / eval: enum mk_split_id */
     char *predictions;         /* classify output (.tsv or .jsonl), NULL: OUT/predictions.tsv */
-    int rc_average;
     int num_samples, length;
     char *prompt, *prompt_file;
     double temperature, top_p, min_p, repetition_penalty;

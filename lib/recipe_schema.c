@@ -71,7 +71,6 @@ const struct mk_rkey mk_recipe_keys[] = {
     {"task.head.freeze_backbone", MK_RT_BOOL, OFF(freeze_backbone), "false", 0, 0, NULL, 0},
     {"task.split", MK_RT_ENUM, OFF(task_split), "test", 0, 0, "train|val|test", 0},
     {"task.predictions", MK_RT_STR, OFF(predictions), NULL, 0, 0, NULL, 0},
-    {"task.rc_average", MK_RT_BOOL, OFF(rc_average), "false", 0, 0, NULL, 0},
     {"task.num_samples", MK_RT_INT, OFF(num_samples), "1", 1, 1 << 20, NULL, 0},
     {"task.length", MK_RT_INT, OFF(length), "256", 1, 1 << 30, NULL, 0},
     {"task.prompt", MK_RT_STR, OFF(prompt), NULL, 0, 0, NULL, 0},
