@@ -423,6 +423,18 @@ static void write_str(FILE *f, const char *s)
     fputc('"', f);
 }
 
+/* The shortest %g form that reads back to the same double (0.95, not 0.94999999999999996). */
+static void write_double(FILE *f, double v)
+{
+    char buf[32];
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(buf, sizeof buf, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v)
+            break;
+    }
+    fputs(buf, f);
+}
+
 void mk_rkey_write(const struct mk_rkey *k, const struct mk_recipe *r, FILE *f)
 {
     const void *src = (const char *)r + k->offset;
@@ -430,11 +442,13 @@ void mk_rkey_write(const struct mk_rkey *k, const struct mk_recipe *r, FILE *f)
     case MK_RT_INT: fprintf(f, "%d", *(const int *)src); break;
     case MK_RT_INT64: fprintf(f, "%lld", (long long)*(const int64_t *)src); break;
     case MK_RT_SEED: fprintf(f, "%llu", (unsigned long long)*(const uint64_t *)src); break;
-    case MK_RT_FLOAT: fprintf(f, "%.17g", *(const double *)src); break;
+    case MK_RT_FLOAT: write_double(f, *(const double *)src); break;
     case MK_RT_BOOL: fputs(*(const int *)src ? "true" : "false", f); break;
     case MK_RT_FLOATS:
-        for (int i = 0; i < k->count; i++)
-            fprintf(f, "%s%.17g", i ? ", " : "[", ((const double *)src)[i]);
+        for (int i = 0; i < k->count; i++) {
+            fputs(i ? ", " : "[", f);
+            write_double(f, ((const double *)src)[i]);
+        }
         fputc(']', f);
         break;
     case MK_RT_ENUM: {
