@@ -1,10 +1,13 @@
 /* train_eval.c — validation during training: mean loss over the tokens (language model) or
- * over the sequences (classifier), and the classifier's accuracy, on the first
- * task.eval.batches micro-batches of the val split taken in order. It uses a sampler of its
- * own and touches nothing the training state depends on, so evaluating does not change the
- * training run (resume stays bit-identical whatever eval.every is). When the split's windows
- * do not fill the last micro-batch, the sampler wraps around to the first windows; those
- * rows are masked out (targets and labels -1) so every window counts exactly once.
+ * over the sequences (classifier), and the classifier's accuracy, on task.eval.batches
+ * micro-batches of the val split. When that budget covers the split, every window is taken
+ * once, in order (the sampler wraps around to fill the last micro-batch; those rows are
+ * masked out, targets and labels -1). A smaller budget takes a fixed random sample of
+ * windows from the whole split (seed 0, the same at every evaluation, so the curve compares
+ * like with like): taken in order it would only ever see the first records — the first
+ * genome of a species-classification split, say. The sampler is its own and touches nothing
+ * the training state depends on, so evaluating does not change the training run (resume
+ * stays bit-identical whatever eval.every is).
  */
 #include "config.h"
 #include <math.h>
@@ -31,8 +34,11 @@ mk_status mk_trainer_eval(struct trainer *t, const struct mk_dataset *ds, int64_
     mk_sampler_init(&s, MK_SAMPLER_SEQUENTIAL, r->seq_len, lm, r->pack, 0);
     uint64_t windows = mk_sampler_epoch_size(&s, ds);
     int64_t max_batches = (int64_t)((windows + (uint64_t)r->micro_batch - 1) / (uint64_t)r->micro_batch);
-    if (batches <= 0 || batches > max_batches)
+    const int whole = batches <= 0 || batches >= max_batches;
+    if (whole)
         batches = max_batches;
+    else
+        mk_sampler_init(&s, MK_SAMPLER_RANDOM_WINDOW, r->seq_len, lm, r->pack, 0);
     double sum = 0, count = 0, hits = 0;
     mk_status st = MK_OK;
     for (int64_t i = 0; st == MK_OK && i < batches; i++) {
@@ -40,7 +46,7 @@ mk_status mk_trainer_eval(struct trainer *t, const struct mk_dataset *ds, int64_
         if (st != MK_OK)
             break;
         const uint64_t left = windows - (uint64_t)i * (uint64_t)r->micro_batch;
-        if (left < (uint64_t)r->micro_batch)
+        if (whole && left < (uint64_t)r->micro_batch)
             mask_rows(&t->batch, (int)left);
         const struct mk_batch *b = &t->batch;
         if (lm) {
