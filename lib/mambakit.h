@@ -189,6 +189,8 @@ struct mk_sampler_opts {
     float min_p;              /* 0 = off */
     float repetition_penalty; /* 1 = off (CTRL-style: divide positive logits, multiply negative) */
     uint64_t seed;
+    const int32_t *suppress;  /* [n_suppress] tokens never to pick (padding, BOS, mask, ...) */
+    int n_suppress;
 };
 void mk_sampler_defaults(struct mk_sampler_opts *o);
 

@@ -1,5 +1,6 @@
 /* sampling.c — picking the next token from logits, in the order Hugging Face's generate
  * applies its processors:
+ *   0. suppressed tokens (padding, BOS, mask: never targets in training) get logit -inf;
  *   1. repetition penalty (CTRL, Keskar et al. 2019): for every distinct token already seen,
  *      logit /= p if positive, logit *= p if negative;
  *   2. temperature 0 → argmax (the first maximum); otherwise logits / temperature;
@@ -61,6 +62,9 @@ static int by_prob_desc(const void *a, const void *b)
 int mk_sample(float *logits, int V, const struct mk_sampler_opts *o, struct mk_rng *rng,
               const int32_t *history, int n_history)
 {
+    for (int i = 0; i < o->n_suppress; i++)
+        if (o->suppress[i] >= 0 && o->suppress[i] < V)
+            logits[o->suppress[i]] = -INFINITY;
     if (o->repetition_penalty != 1.0f && history && n_history > 0)
         apply_repetition_penalty(logits, V, o->repetition_penalty, history, n_history);
     if (o->temperature <= 0.0f)

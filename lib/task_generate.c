@@ -126,8 +126,19 @@ mk_status mk_task_generate(const struct mk_recipe *r, const struct mk_run_opts *
         st = mk_fail(MK_ERR_NOMEM, "out of memory");
     if (st == MK_OK)
         memcpy(seq, prompt, (size_t)n_prompt * sizeof *seq);
+    /* the plugin's padding, BOS, mask and unknown tokens are never training targets: never
+     * sample them (EOS stays: it ends a sample) */
+    const enum mk_special_token never[] = {MK_TOKEN_PAD, MK_TOKEN_BOS, MK_TOKEN_MASK, MK_TOKEN_UNK};
+    int32_t suppress[4];
+    int n_suppress = 0;
+    for (int k = 0; st == MK_OK && k < 4; k++) {
+        int32_t id = mk_codec_special(r->codec, never[k]);
+        if (id >= 0 && id != mk_codec_special(r->codec, MK_TOKEN_EOS))
+            suppress[n_suppress++] = id;
+    }
     struct mk_sampler_opts so = {(float)r->temperature, r->top_k, (float)r->top_p,
-                                 (float)r->min_p, (float)r->repetition_penalty, 0};
+                                 (float)r->min_p, (float)r->repetition_penalty, 0, suppress,
+                                 n_suppress};
     struct stream_ctx sc = {r, r->stream ? o->out : NULL, o->stop};
     for (int i = 0; st == MK_OK && i < r->num_samples && !(o->stop && *o->stop); i++) {
         so.seed = r->sample_seed + (uint64_t)i;

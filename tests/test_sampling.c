@@ -20,7 +20,7 @@ static int draw(const struct mk_sampler_opts *o, struct mk_rng *r)
 
 int main(void)
 {
-    plan(8);
+    plan(9);
     struct mk_sampler_opts o;
     struct mk_rng r;
     mk_rng_seed(&r, 5);
@@ -91,5 +91,20 @@ int main(void)
         minp &= u == 1 || u == 3; /* p(3)/p(1) = e^-0.5 = 0.61 >= 0.5; p(0)/p(1) = e^-1.5 < 0.5 */
     }
     ok(minp, "min-p 0.5 keeps only tokens with at least half the top probability");
+
+    /* suppressing the two most likely tokens leaves token 0 (logit 1.0) the argmax, and
+     * sampling never returns a suppressed token */
+    mk_sampler_defaults(&o);
+    const int32_t never[] = {1, 3};
+    o.suppress = never;
+    o.n_suppress = 2;
+    o.temperature = 0;
+    int supp = draw(&o, &r) == 0;
+    o.temperature = 1;
+    for (int i = 0; i < 2000; i++) {
+        int u = draw(&o, &r);
+        supp &= u != 1 && u != 3;
+    }
+    ok(supp, "suppressed tokens are never picked");
     return exit_status();
 }
