@@ -12,6 +12,8 @@
  *        decode   mk_model_step at batch 1                                      0.70 ms/token
  *        decode   mk_model_step at batch 64                                     76K tokens/s
  *        prefill  1 x 65536, state only                                         790K tokens/s
+ * On CUDA the step is one replayed CUDA graph; the decode rows are repeated without it
+ * (MK_NO_CUDA_GRAPH=1, kernel by kernel) for comparison, unless that is already set.
  * It first checks that stepping reproduces the forward's logits (relative 1e-5).
  *
  *   bench/bench_model [--device cpu|cuda] [--layers N] [--reps N]
@@ -115,10 +117,11 @@ static double time_train(struct mk_model *m, const int32_t *ids, int B, int L, i
 static void row(const char *what, double value, const char *unit, double anchor, int lower_is_better)
 {
     double ratio = lower_is_better ? anchor / value : value / anchor;
+    const int prec = value < 100 ? 3 : 1; /* ms/token needs the digits */
     if (anchor > 0)
-        printf("%-34s %12.1f %-10s %12.1f %7.2fx\n", what, value, unit, anchor, ratio);
+        printf("%-34s %12.*f %-10s %12.*f %7.2fx\n", what, prec, value, unit, prec, anchor, ratio);
     else
-        printf("%-34s %12.1f %-10s %12s %8s\n", what, value, unit, "-", "-");
+        printf("%-34s %12.*f %-10s %12s %8s\n", what, prec, value, unit, "-", "-");
 }
 
 int main(int argc, char **argv)
@@ -159,6 +162,12 @@ int main(int argc, char **argv)
         row("train fwd+bwd 8 x 2048", 8 * 2048 / time_train(m, ids, 8, 2048, reps), "tokens/s", 164e3, 0);
         row("decode batch 1", 1e3 * time_decode(m, ids, 1, 200), "ms/token", 0.70, 1);
         row("decode batch 64", 64 / time_decode(m, ids, 64, 100), "tokens/s", 76e3, 0);
+        if (!getenv("MK_NO_CUDA_GRAPH")) { /* the same without the CUDA graph, for comparison */
+            setenv("MK_NO_CUDA_GRAPH", "1", 1);
+            row("decode batch 1 (no graph)", 1e3 * time_decode(m, ids, 1, 200), "ms/token", 0.70, 1);
+            row("decode batch 64 (no graph)", 64 / time_decode(m, ids, 64, 100), "tokens/s", 76e3, 0);
+            unsetenv("MK_NO_CUDA_GRAPH");
+        }
         row("prefill 1 x 65536 (no logits)", 65536 / time_prefill(m, ids, 1, 65536, 3), "tokens/s", 790e3, 0);
         printf("anchors: official mamba_ssm 2.3.2 bf16 on one H100 80GB (decode with CUDA graphs)\n");
     } else {

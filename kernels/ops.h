@@ -61,6 +61,16 @@ struct mk_ops {
     void (*adamw)(float *p, float *m, float *v, const float *grad, size_t n,
                   const struct mk_adamw_hp *hp);
     double (*sumsq)(const float *x, size_t n);
+
+    /* CUDA graphs (NULL on the CPU): graph_begin starts recording the kernels issued on the
+     * backend's stream instead of running them; graph_end stops and instantiates what was
+     * recorded into *graph (on failure *graph is NULL, nothing is kept and the backend works as
+     * before); graph_launch replays it on the stream, with the pointers it was recorded with;
+     * graph_free destroys it. No memory allocation, upload or download may be recorded. */
+    mk_status (*graph_begin)(void);
+    mk_status (*graph_end)(void **graph);
+    mk_status (*graph_launch)(void *graph);
+    void (*graph_free)(void *graph);
 };
 
 /* The CPU reference backend (always available). */

@@ -4,7 +4,9 @@
  * cross_entropy.cu, adamw.cu). One device per process: the first mk_ops_cuda(index) picks it.
  * Scratch memory of the kernels comes from the device's stream-ordered pool, kept cached
  * (release threshold = all) so a training step allocates nothing from the driver after the
- * first one.
+ * first one. graph_begin/end/launch/free record the kernels issued on the stream into a CUDA
+ * graph and replay it (the decoding step, lib/forward.c); cuBLAS gets its workspace here, so a
+ * recorded GEMM allocates nothing.
  */
 #include <stdio.h>
 #include <string.h>
@@ -15,6 +17,7 @@ static struct {
     int ready, device, sms;
     cudaStream_t stream;
     cublasHandle_t blas;
+    void *workspace;  /* cuBLAS's, set once (graph capture must not allocate) */
     int failed;       /* a failure was recorded since the last sync */
     char first[512];  /* its message */
 } g_cuda;
@@ -169,6 +172,51 @@ static mk_status cuda_sync(void)
     return st;
 }
 
+/* ---- CUDA graphs --------------------------------------------------------------------------
+ * Thread-local capture mode: only this thread's unsafe calls (cudaMalloc, synchronous copies)
+ * invalidate the capture, and they then fail instead of running. Failures recorded while
+ * capturing belong to the capture: graph_end clears them and reports one error. */
+static mk_status cuda_graph_begin(void)
+{
+    if (g_cuda.failed)
+        return mk_fail(MK_ERR_DEVICE, "%s", g_cuda.first);
+    return MK_CK(cudaStreamBeginCapture(g_cuda.stream, cudaStreamCaptureModeThreadLocal));
+}
+
+static mk_status cuda_graph_end(void **out)
+{
+    *out = NULL;
+    cudaGraph_t graph = NULL;
+    cudaGraphExec_t exec = NULL;
+    cudaError_t e = cudaStreamEndCapture(g_cuda.stream, &graph);
+    if (e == cudaSuccess && !g_cuda.failed)
+        e = cudaGraphInstantiateWithFlags(&exec, graph, 0);
+    if (graph)
+        cudaGraphDestroy(graph);
+    if (e != cudaSuccess || g_cuda.failed) {
+        char why[512];
+        snprintf(why, sizeof why, "%s", g_cuda.failed ? g_cuda.first : cudaGetErrorString(e));
+        if (exec)
+            cudaGraphExecDestroy(exec);
+        cudaGetLastError();
+        g_cuda.failed = 0;
+        return mk_fail(MK_ERR_DEVICE, "CUDA: graph capture failed: %s", why);
+    }
+    *out = (void *)exec;
+    return MK_OK;
+}
+
+static mk_status cuda_graph_launch(void *graph)
+{
+    return MK_CK(cudaGraphLaunch((cudaGraphExec_t)graph, g_cuda.stream));
+}
+
+static void cuda_graph_free(void *graph)
+{
+    if (graph)
+        MK_CK(cudaGraphExecDestroy((cudaGraphExec_t)graph));
+}
+
 static const struct mk_ops cuda_ops = {
     "cuda",
     cuda_alloc,
@@ -191,6 +239,10 @@ static const struct mk_ops cuda_ops = {
     mk_cuda_cross_entropy,
     mk_cuda_adamw,
     mk_cuda_sumsq,
+    cuda_graph_begin,
+    cuda_graph_end,
+    cuda_graph_launch,
+    cuda_graph_free,
 };
 
 /* ---- devices ------------------------------------------------------------------------------ */
@@ -248,6 +300,15 @@ extern "C" mk_status mk_ops_cuda(const struct mk_ops **out, int index)
     if ((st = MK_CK(cublasCreate(&g_cuda.blas))) ||
         (st = MK_CK(cublasSetStream(g_cuda.blas, g_cuda.stream))) ||
         (st = MK_CK(cublasSetMathMode(g_cuda.blas, CUBLAS_DEFAULT_MATH)))) {
+        cudaStreamDestroy(g_cuda.stream);
+        return st;
+    }
+    /* cuBLAS's workspace, allocated here (after cublasSetStream, which resets it), so GEMMs
+     * recorded into a CUDA graph allocate nothing; 32 MiB is NVIDIA's advice for Hopper. */
+    const size_t ws_bytes = (size_t)32 << 20;
+    if ((st = MK_CK(cudaMalloc(&g_cuda.workspace, ws_bytes))) ||
+        (st = MK_CK(cublasSetWorkspace(g_cuda.blas, g_cuda.workspace, ws_bytes)))) {
+        cublasDestroy(g_cuda.blas);
         cudaStreamDestroy(g_cuda.stream);
         return st;
     }

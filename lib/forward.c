@@ -86,27 +86,16 @@ static mk_status head_loss(struct mk_model *m, const int32_t *targets, const flo
     return st;
 }
 
-/* Embedding, the layers and the final norm: leaves normed_f [T, D] in the activations. With
- * keep, every layer keeps its activations for backward. */
-static mk_status run_backbone(struct mk_model *m, const int32_t *ids, const uint8_t *reset,
-                              int B, int L, int keep, int need_head, struct mk_state *s)
+/* The kernels of the embedding, the layers and the final norm over the ids already in the
+ * activations (dev_reset: the reset mask there, or NULL). */
+static void backbone_ops(struct mk_model *m, const uint8_t *dev_reset, int B, int L, int keep,
+                         struct mk_state *s)
 {
     const struct mk_ops *ops = m->ops;
     const struct mk_config *c = &m->cfg;
     const size_t T = (size_t)B * L;
     const int D = c->d_model;
-    m->fwd_ready = 0;
-    mk_status st = mk_model_reserve_acts(m, T, keep ? c->n_layer : 1, need_head, keep);
-    if (st != MK_OK)
-        return st;
     struct mk_acts *a = &m->acts;
-    st = ops->upload(a->ids, ids, T * sizeof(int32_t));
-    if (st == MK_OK && reset)
-        st = ops->upload(a->reset, reset, T);
-    if (st != MK_OK)
-        return st;
-    const uint8_t *dev_reset = reset ? a->reset : NULL;
-
     ops->embedding_fwd(a->set[0].resid, a->ids, m->p.wte, T, D);
     for (int l = 0; l < c->n_layer; l++) {
         struct mk_layer_acts *cur = &a->set[keep ? l : 0];
@@ -118,6 +107,27 @@ static mk_status run_backbone(struct mk_model *m, const int32_t *ids, const uint
     const struct mk_layer_acts *last = &a->set[keep ? c->n_layer - 1 : 0];
     ops->add_rmsnorm_fwd(a->resid_f, a->normed_f, a->rstd_f, last->resid, a->mix, m->p.norm_f,
                          T, D, c->norm_eps);
+}
+
+/* Embedding, the layers and the final norm: leaves normed_f [T, D] in the activations. With
+ * keep, every layer keeps its activations for backward. */
+static mk_status run_backbone(struct mk_model *m, const int32_t *ids, const uint8_t *reset,
+                              int B, int L, int keep, int need_head, struct mk_state *s)
+{
+    const struct mk_ops *ops = m->ops;
+    const struct mk_config *c = &m->cfg;
+    const size_t T = (size_t)B * L;
+    m->fwd_ready = 0;
+    mk_status st = mk_model_reserve_acts(m, T, keep ? c->n_layer : 1, need_head, keep);
+    if (st != MK_OK)
+        return st;
+    struct mk_acts *a = &m->acts;
+    st = ops->upload(a->ids, ids, T * sizeof(int32_t));
+    if (st == MK_OK && reset)
+        st = ops->upload(a->reset, reset, T);
+    if (st != MK_OK)
+        return st;
+    backbone_ops(m, reset ? a->reset : NULL, B, L, keep, s);
     if (keep) {
         m->fwd_B = B;
         m->fwd_L = L;
@@ -175,9 +185,72 @@ mk_status mk_model_forward(struct mk_model *m, const int32_t *ids, int B, int L,
     return mk_model_forward_packed(m, ids, NULL, B, L, targets, NULL, loss, logits, state);
 }
 
+/* The step on a backend with graphs (CUDA): its ~10 kernels per layer recorded once per state
+ * and replayed, as one launch, while the pointers they were recorded with hold (see struct
+ * mk_step_key); the ids are uploaded into the activations before the replay and the logits
+ * read back after it. MK_NO_CUDA_GRAPH=1 (any value but 0) runs it kernel by kernel. */
+static int step_graph_wanted(const struct mk_model *m, const struct mk_state *s)
+{
+    if (!m->ops->graph_begin || s->graph_off)
+        return 0;
+    const char *no = getenv("MK_NO_CUDA_GRAPH");
+    return !(no && *no && strcmp(no, "0") != 0);
+}
+
+static int step_key_equal(const struct mk_step_key *x, const struct mk_step_key *y)
+{
+    return x->m == y->m && x->params == y->params && x->block == y->block &&
+           x->floats == y->floats && x->T == y->T && x->n_sets == y->n_sets &&
+           x->with_head == y->with_head && x->with_grads == y->with_grads &&
+           x->need_head == y->need_head && x->D == y->D && x->V == y->V;
+}
+
 mk_status mk_model_step(struct mk_model *m, struct mk_state *s, const int32_t *ids, float *logits)
 {
-    return mk_model_forward_packed(m, ids, NULL, s->B, 1, NULL, NULL, NULL, logits, s);
+    if (!step_graph_wanted(m, s))
+        return mk_model_forward_packed(m, ids, NULL, s->B, 1, NULL, NULL, NULL, logits, s);
+    const struct mk_ops *ops = m->ops;
+    const struct mk_config *c = &m->cfg;
+    const int B = s->B, need_head = logits != NULL;
+    mk_status st = check_inputs(m, ids, NULL, B, 1, s);
+    if (st != MK_OK)
+        return st;
+    m->fwd_ready = 0;
+    st = mk_model_reserve_acts(m, (size_t)B, 1, need_head, 0);
+    if (st != MK_OK)
+        return st;
+    struct mk_acts *a = &m->acts;
+    const struct mk_step_key key = {
+        .m = m, .params = m->params, .block = a->block, .floats = a->floats, .T = a->T,
+        .n_sets = a->n_sets, .with_head = a->with_head, .with_grads = a->with_grads,
+        .need_head = need_head, .D = c->d_model, .V = c->vocab_size,
+    };
+    if (s->graph && !step_key_equal(&key, &s->graph_key)) {
+        ops->graph_free(s->graph);
+        s->graph = NULL;
+    }
+    if (!s->graph) {
+        st = ops->graph_begin();
+        if (st != MK_OK)
+            return st;
+        backbone_ops(m, NULL, B, 1, 0, s);
+        if (need_head)
+            ops->linear_fwd(a->logits, a->normed_f, c->d_model, m->p.head, NULL, (size_t)B,
+                            c->d_model, c->vocab_size);
+        if (ops->graph_end(&s->graph) != MK_OK) { /* kernel by kernel from now on */
+            s->graph_off = 1;
+            return mk_model_forward_packed(m, ids, NULL, B, 1, NULL, NULL, NULL, logits, s);
+        }
+        s->graph_key = key;
+    }
+    st = ops->upload(a->ids, ids, (size_t)B * sizeof(int32_t));
+    if (st == MK_OK)
+        st = ops->graph_launch(s->graph);
+    if (st == MK_OK && logits)
+        st = ops->download(logits, a->logits, (size_t)B * c->vocab_size * sizeof(float));
+    if (st == MK_OK)
+        st = ops->sync();
+    return st;
 }
 
 void mk_next_token_targets(int32_t *targets, const int32_t *ids, int B, int L)

@@ -80,11 +80,28 @@ struct mk_model {
     int fwd_B, fwd_L, fwd_ready, fwd_has_reset;
 };
 
+/* What a recorded decoding step depends on: the model, its parameter block, the activation
+ * block and its layout (the layout is a function of these fields and the config, so equal
+ * keys mean equal pointers even when the block was reallocated at the same address), and
+ * whether the step computes logits. */
+struct mk_step_key {
+    const struct mk_model *m;
+    const float *params, *block;
+    size_t floats, T;
+    int n_sets, with_head, with_grads, need_head, D, V;
+};
+
 struct mk_state {
     const struct mk_ops *ops;
     int B, n_layer, E, N, K;
     float *conv; /* backend [n_layer][B][E][K-1] */
     float *ssm;  /* backend [n_layer][B][E][N] */
+    /* mk_model_step on a backend with graphs (CUDA): the step's kernels recorded once and
+     * replayed (ops->graph_*), valid while graph_key matches; graph_off after a failed capture
+     * (the step then runs kernel by kernel, as on the CPU) */
+    void *graph;
+    struct mk_step_key graph_key;
+    int graph_off;
 };
 
 /* Points a view's tensors into `block` following the layout (grads share params' offsets). */

@@ -47,6 +47,8 @@ void mk_state_free(struct mk_state *s)
         s->ops->free(s->conv);
     if (s->ssm)
         s->ops->free(s->ssm);
+    if (s->graph && s->ops->graph_free)
+        s->ops->graph_free(s->graph);
     free(s);
 }
 

@@ -1,7 +1,10 @@
 /* test_step.c — the recurrent paths compute what one forward pass computes:
  *   1. feeding tokens one at a time through mk_model_step gives the logits of one forward;
  *   2. a forward split into chunks with the state carried gives the same logits;
- *   3. mk_state_get / set / reset_seq round trip, and a state made for another batch is refused.
+ *   3. mk_state_get / set / reset_seq round trip, and a state made for another batch is refused;
+ *   4. the step recorded as a CUDA graph and replayed (batch 1..64, up to 100 tokens) is rebuilt
+ *      when the activations move or logits are skipped, and equals the step run kernel by kernel
+ *      (MK_NO_CUDA_GRAPH=1); on the CPU both are the plain step.
  * On the golden tiny model and on freshly initialised models of other shapes (d_conv 2..4,
  * d_state 1..16, batch 1..3, L shorter than d_conv), max |diff| / max |logit| <= 1e-5; on the
  * CPU and, where there is a GPU, on CUDA.
@@ -70,6 +73,85 @@ static void check_model(struct mk_model *m, int B, int L, int split, uint64_t se
     free(step);
     free(chunk);
     free(part);
+}
+
+/* Logits of B sequences stepped L tokens (logits NULL at step t_skip: that row is left 0). */
+static mk_status step_all(struct mk_model *m, struct mk_state *s, const int32_t *ids, int B, int L,
+                          int t_skip, int t_regrow, float *out)
+{
+    const int V = mk_model_config(m)->vocab_size;
+    int32_t *col = malloc((size_t)B * sizeof *col);
+    float *step = malloc((size_t)B * V * sizeof *step);
+    mk_status st = MK_OK;
+    for (int t = 0; st == MK_OK && t < L; t++) {
+        if (t == t_regrow) { /* a training-sized forward in between: the activations move */
+            enum { B2 = 4, L2 = 1024 };
+            int32_t *x = calloc((size_t)B2 * L2, sizeof *x), *y = malloc((size_t)B2 * L2 * sizeof *y);
+            float loss;
+            mk_next_token_targets(y, x, B2, L2);
+            st = mk_model_forward(m, x, B2, L2, y, &loss, NULL, NULL);
+            free(x);
+            free(y);
+        }
+        for (int b = 0; b < B; b++)
+            col[b] = ids[(size_t)b * L + t];
+        if (st == MK_OK)
+            st = mk_model_step(m, s, col, t == t_skip ? NULL : step);
+        for (int b = 0; b < B; b++) {
+            float *dst = out + ((size_t)b * L + t) * V;
+            if (t == t_skip)
+                memset(dst, 0, (size_t)V * sizeof(float));
+            else
+                memcpy(dst, step + (size_t)b * V, (size_t)V * sizeof(float));
+        }
+    }
+    free(col);
+    free(step);
+    return st;
+}
+
+/* The recorded step (CUDA graph) is rebuilt when the activations move or the step stops or
+ * starts computing logits, and gives the logits of the step run kernel by kernel. */
+static void check_step_graph(struct mk_model *m, int B, int L, uint64_t seed, const char *what)
+{
+    const int V = mk_model_config(m)->vocab_size;
+    const size_t T = (size_t)B * L;
+    int32_t *ids = malloc(T * sizeof *ids);
+    float *full = malloc(T * V * sizeof *full), *a = malloc(T * V * sizeof *a),
+          *b = malloc(T * V * sizeof *b);
+    struct mk_rng r;
+    mk_rng_seed(&r, seed);
+    for (size_t i = 0; i < T; i++)
+        ids[i] = (int32_t)(mk_rng_next(&r) % (uint64_t)V);
+    struct mk_state *s = NULL;
+    mk_status st = mk_model_forward(m, ids, B, L, NULL, NULL, full, NULL);
+    if (st == MK_OK)
+        st = mk_state_create(&s, m, B);
+    /* a: logits skipped at t = 1, activations regrown at t = L/2 */
+    if (st == MK_OK)
+        st = step_all(m, s, ids, B, L, 1, L / 2, a);
+    for (int q = 0; q < B; q++)
+        memset(full + ((size_t)q * L + 1) * V, 0, (size_t)V * sizeof(float));
+    float e = st == MK_OK ? max_rel_diff(a, full, T * V) : INFINITY;
+    ok(e <= 1e-5f, "%s B=%d L=%d: step, no logits at t=1, activations regrown at t=%d == forward "
+       "(max rel %.1e)", what, B, L, L / 2, e);
+    /* b: the same steps kernel by kernel */
+    setenv("MK_NO_CUDA_GRAPH", "1", 1);
+    if (st == MK_OK) {
+        mk_state_reset(s);
+        st = step_all(m, s, ids, B, L, 1, -1, b);
+    }
+    unsetenv("MK_NO_CUDA_GRAPH");
+    e = st == MK_OK ? max_rel_diff(a, b, T * V) : INFINITY;
+    ok(e <= 1e-6f, "%s B=%d L=%d: step == step with MK_NO_CUDA_GRAPH=1 (max rel %.1e)", what, B,
+       L, e);
+    if (st != MK_OK)
+        diag("%s", mk_last_error());
+    mk_state_free(s);
+    free(ids);
+    free(full);
+    free(a);
+    free(b);
 }
 
 static void check_state_api(struct mk_model *m)
@@ -144,6 +226,16 @@ static void run_device(enum mk_device dev, const char *root)
         check_model(m, shapes[i].B, shapes[i].L, shapes[i].split, 100 + i, what);
         mk_model_free(m);
     }
+    /* batch > 1 and many tokens: on CUDA the step is recorded once and replayed */
+    struct mk_config cfg;
+    mk_config_default(&cfg, 32, 3, 40);
+    if (mk_model_create(&m, &cfg, dev, 0) != MK_OK || mk_model_init(m, 11) != MK_OK)
+        bail_out("%s", mk_last_error());
+    check_model(m, 64, 24, 5, 200, "init D=32 batch 64");
+    check_model(m, 1, 100, 50, 201, "init D=32 batch 1");
+    check_step_graph(m, 5, 12, 202, "init D=32");
+    check_step_graph(m, 1, 9, 203, "init D=32");
+    mk_model_free(m);
 }
 
 int main(void)
