@@ -21,20 +21,6 @@
 #define MK_PRINTF(a, b) __attribute__((format(printf, a, b)))
 #else
 #define MK_PRINTF(a, b)
-/* ---- uint64 → int64 hash map (open addressing; key UINT64_MAX is reserved) ---- */
-
-struct mk_u64map {
-    uint64_t *keys;  /* [cap] UINT64_MAX = empty */
-    int64_t *vals;   /* [cap] */
-    size_t n, cap;   /* cap is a power of two */
-};
-/* The value slot of key, inserted with value 0 if absent; NULL if out of memory. The pointer
- * is valid until the next insertion. */
-int64_t *mk_u64map_at(struct mk_u64map *m, uint64_t key);
-/* A pointer to key's value, or NULL if absent. */
-const int64_t *mk_u64map_find(const struct mk_u64map *m, uint64_t key);
-void mk_u64map_free(struct mk_u64map *m);
-
 #endif
 
 /* Writes the message to err (if errlen > 0) and returns status. */
