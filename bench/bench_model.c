@@ -7,7 +7,7 @@
  *        prefill  1 x 512 forward, state only, no logits (llama.cpp's pp512)   260 tokens/s
  *        decode   mk_model_step at batch 1, logits every token (tg)            41 tokens/s
  *        train    forward + backward at 1 x 256                                 (no anchor)
- *   CUDA (anchor: official mamba_ssm on one H100, bf16; ours runs fp32 today)
+ *   CUDA (anchor: official mamba_ssm on one H100, bf16; ours fp32, or bf16 GEMMs)
  *        train    forward + backward at 8 x 2048                                164K tokens/s
  *        decode   mk_model_step at batch 1                                      0.70 ms/token
  *        decode   mk_model_step at batch 64                                     76K tokens/s
@@ -15,8 +15,11 @@
  * On CUDA the step is one replayed CUDA graph; the decode rows are repeated without it
  * (MK_NO_CUDA_GRAPH=1, kernel by kernel) for comparison, unless that is already set.
  * It first checks that stepping reproduces the forward's logits (relative 1e-5).
+ * --precision bf16 (CUDA only, mk_model_set_precision) runs the rows with bf16 tensor-core
+ * GEMMs (fp32 storage and accumulation); the 1e-5 check is then made in fp32 first, and
+ * repeated in bf16 against 5e-2 (bf16 rounding of the GEMM inputs, compounded over the layers).
  *
- *   bench/bench_model [--device cpu|cuda] [--layers N] [--reps N]
+ *   bench/bench_model [--device cpu|cuda] [--precision fp32|bf16] [--layers N] [--reps N]
  * (OMP_NUM_THREADS sets the CPU threads; run on an idle machine.)
  */
 #include <math.h>
@@ -39,8 +42,9 @@ static void die(const char *what)
     exit(1);
 }
 
-/* Stepping 4 tokens must give the logits of one forward (relative 1e-5). */
-static void check_consistency(struct mk_model *m, const int32_t *ids, int V)
+/* Stepping 4 tokens must give the logits of one forward (relative tol). */
+static void check_consistency(struct mk_model *m, const int32_t *ids, int V, double tol,
+                              const char *mode)
 {
     enum { n = 4 };
     float *full = malloc((size_t)n * V * sizeof *full), *one = malloc((size_t)V * sizeof *one);
@@ -56,8 +60,9 @@ static void check_consistency(struct mk_model *m, const int32_t *ids, int V)
             mx = fmaxf(mx, fabsf(full[(size_t)t * V + v]));
         }
     }
-    printf("check: step vs forward logits max rel diff %.2e %s\n", md / mx, md / mx < 1e-5 ? "(ok)" : "(FAILED)");
-    if (!(md / mx < 1e-5))
+    printf("check: step vs forward logits max rel diff %.2e in %s %s\n", md / mx, mode,
+           md / mx < tol ? "(ok)" : "(FAILED)");
+    if (!(md / mx < tol))
         exit(1);
     mk_state_free(s);
     free(full);
@@ -127,12 +132,14 @@ static void row(const char *what, double value, const char *unit, double anchor,
 int main(int argc, char **argv)
 {
     int layers = 24, reps = 0;
-    const char *device = "cpu";
+    const char *device = "cpu", *precision = "fp32";
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--layers"))
             layers = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--device"))
             device = argv[i + 1];
+        else if (!strcmp(argv[i], "--precision"))
+            precision = argv[i + 1];
         else if (!strcmp(argv[i], "--reps"))
             reps = atoi(argv[i + 1]);
     }
@@ -141,6 +148,15 @@ int main(int argc, char **argv)
     if (mk_device_parse(device, &dev, &idx) != MK_OK)
         die("device");
     const int gpu = dev == MK_DEVICE_CUDA;
+    const int bf16 = !strcmp(precision, "bf16");
+    if (!bf16 && strcmp(precision, "fp32")) {
+        fprintf(stderr, "bench_model: --precision: '%s' is not one of fp32|bf16\n", precision);
+        return 1;
+    }
+    if (bf16 && !gpu) {
+        fprintf(stderr, "bench_model: --precision bf16 needs --device cuda\n");
+        return 1;
+    }
     struct mk_config cfg;
     mk_config_default(&cfg, 768, layers, 50280);
     struct mk_model *m = NULL;
@@ -153,9 +169,15 @@ int main(int argc, char **argv)
     mk_rng_seed(&r, 3);
     for (size_t i = 0; i < max_tokens; i++)
         ids[i] = (int32_t)(mk_rng_next(&r) % (uint64_t)V);
-    printf("model: d_model 768, %d layers, vocab %d, %.1fM parameters, fp32 on %s\n", layers, V,
-           mk_model_layout(m)->total / 1e6, gpu ? "cuda" : "cpu");
-    check_consistency(m, ids, V);
+    printf("model: d_model 768, %d layers, vocab %d, %.1fM parameters, fp32 on %s, GEMMs in %s\n",
+           layers, V, mk_model_layout(m)->total / 1e6, gpu ? "cuda" : "cpu",
+           bf16 ? "bf16 (fp32 accumulation)" : "fp32");
+    check_consistency(m, ids, V, 1e-5, "fp32");
+    if (bf16) {
+        if (mk_model_set_precision(m, MK_PRECISION_BF16) != MK_OK)
+            die("precision");
+        check_consistency(m, ids, V, 5e-2, "bf16");
+    }
     printf("%-34s %12s %-10s %12s %8s\n", "what", "ours", "unit", "anchor", "ratio");
     if (gpu) {
         reps = reps ? reps : 10;

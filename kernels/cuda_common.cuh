@@ -23,6 +23,8 @@ extern "C" { /* ops.h and the contract headers are plain C */
 cudaStream_t mk_cuda_stream(void);
 cublasHandle_t mk_cuda_blas(void);
 int mk_cuda_sm_count(void);
+/* The GEMM precision mode (set_gemm_precision): 1 for bf16 products, 0 for plain fp32. */
+int mk_cuda_gemm_bf16(void);
 /* Stream-ordered scratch (cudaMallocAsync on the backend stream); NULL on failure, recorded. */
 void *mk_cuda_scratch(size_t bytes);
 void mk_cuda_scratch_free(void *p);

@@ -1,5 +1,7 @@
-/* linear.cu — CUDA nn.Linear through cuBLAS (contract: linear.h), plain fp32:
- * CUBLAS_COMPUTE_32F (no TF32), so it matches the CPU BLAS to fp32 rounding.
+/* linear.cu — CUDA nn.Linear through cuBLAS (contract: linear.h). By default plain fp32:
+ * CUBLAS_COMPUTE_32F (no TF32), so it matches the CPU BLAS to fp32 rounding. In the backend's
+ * bf16 GEMM mode (set_gemm_precision, ops.h) CUBLAS_COMPUTE_32F_FAST_16BF: same fp32 storage
+ * and accumulation, bf16 tensor-core products (relative error ~1e-2 of the output's scale).
  *
  * Row-major X [M, K] (row stride ld) is column-major X^T [K, M] (leading dimension ld), so with
  * W [N, K] row-major = column-major W^T [K, N]:
@@ -19,7 +21,9 @@ static void gemm(cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k
 {
     const float one = 1.0f;
     MK_CK(cublasGemmEx(mk_cuda_blas(), ta, tb, m, n, k, &one, A, CUDA_R_32F, lda, B, CUDA_R_32F,
-                       ldb, &beta, C, CUDA_R_32F, ldc, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+                       ldb, &beta, C, CUDA_R_32F, ldc,
+                       mk_cuda_gemm_bf16() ? CUBLAS_COMPUTE_32F_FAST_16BF : CUBLAS_COMPUTE_32F,
+                       CUBLAS_GEMM_DEFAULT));
 }
 
 static int rows_fit(size_t M)

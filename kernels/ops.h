@@ -71,6 +71,14 @@ struct mk_ops {
     mk_status (*graph_end)(void **graph);
     mk_status (*graph_launch)(void *graph);
     void (*graph_free)(void *graph);
+
+    /* GEMM precision of the backend (NULL on the CPU, which has no such mode): 0 plain fp32
+     * (CUBLAS_COMPUTE_32F, the default, matches the CPU to fp32 rounding), 1 bf16 tensor-core
+     * products (CUBLAS_COMPUTE_32F_FAST_16BF: fp32 storage and accumulation, the inputs of each
+     * product rounded to bf16, as torch.autocast does to matmuls). Backend-wide: it applies to
+     * every linear_fwd / linear_bwd issued afterwards; a CUDA graph keeps the mode it was
+     * recorded with. */
+    mk_status (*set_gemm_precision)(int bf16);
 };
 
 /* The CPU reference backend (always available). */

@@ -18,6 +18,7 @@ static struct {
     cudaStream_t stream;
     cublasHandle_t blas;
     void *workspace;  /* cuBLAS's, set once (graph capture must not allocate) */
+    int gemm_bf16;    /* GEMM precision mode (set_gemm_precision): 0 fp32, 1 bf16 products */
     int failed;       /* a failure was recorded since the last sync */
     char first[512];  /* its message */
 } g_cuda;
@@ -40,6 +41,17 @@ extern "C" cudaStream_t mk_cuda_bench_stream(void)
 int mk_cuda_sm_count(void)
 {
     return g_cuda.sms;
+}
+
+int mk_cuda_gemm_bf16(void)
+{
+    return g_cuda.gemm_bf16;
+}
+
+static mk_status cuda_set_gemm_precision(int bf16)
+{
+    g_cuda.gemm_bf16 = bf16 != 0;
+    return MK_OK;
 }
 
 mk_status mk_cuda_record(const char *err, const char *expr, const char *func, const char *file,
@@ -243,6 +255,7 @@ static const struct mk_ops cuda_ops = {
     cuda_graph_end,
     cuda_graph_launch,
     cuda_graph_free,
+    cuda_set_gemm_precision,
 };
 
 /* ---- devices ------------------------------------------------------------------------------ */
@@ -296,7 +309,8 @@ extern "C" mk_status mk_ops_cuda(const struct mk_ops **out, int index)
         (st = MK_CK(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep))) ||
         (st = MK_CK(cudaStreamCreateWithFlags(&g_cuda.stream, cudaStreamNonBlocking))))
         return st;
-    /* Plain fp32 GEMMs (CUBLAS_COMPUTE_32F in linear.cu): no TF32 in this math mode. */
+    /* Plain fp32 GEMMs by default (CUBLAS_COMPUTE_32F in linear.cu): no TF32 in this math
+     * mode; the bf16 mode is asked for per GEMM by its compute type, not here. */
     if ((st = MK_CK(cublasCreate(&g_cuda.blas))) ||
         (st = MK_CK(cublasSetStream(g_cuda.blas, g_cuda.stream))) ||
         (st = MK_CK(cublasSetMathMode(g_cuda.blas, CUBLAS_DEFAULT_MATH)))) {

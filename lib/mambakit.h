@@ -230,6 +230,20 @@ mk_status mk_read_file(const char *path, unsigned char **data, size_t *len);
  * asked for and this build or machine has none. Prints nothing. */
 mk_status mk_device_parse(const char *spec, enum mk_device *dev, int *index);
 
+/* ---- precision (lib/precision.c; issue 6, mixed-precision GEMMs) ------------------------ */
+
+/* MK_PRECISION_FP32: every GEMM in plain fp32 (the default; matches the CPU reference to fp32
+ * rounding). MK_PRECISION_BF16: the GEMMs (the linear layers, forward and backward) multiply
+ * in bf16 on the tensor cores, with fp32 storage, accumulation and everything else (what
+ * torch.autocast does to matmuls); ~1e-2 relative error per GEMM, several times faster. */
+enum mk_precision { MK_PRECISION_FP32 = 0, MK_PRECISION_BF16 = 1 };
+
+/* Sets the GEMM precision of m's backend. The mode belongs to the backend, so it applies to
+ * every model on it (one CUDA device per process), from the next op issued; a decoding step
+ * already recorded into a CUDA graph (mk_state) keeps the mode it was recorded with. bf16 fails
+ * with MK_ERR_UNSUPPORTED on a backend without the mode (the CPU); fp32 always succeeds. */
+mk_status mk_model_set_precision(struct mk_model *m, enum mk_precision p);
+
 #ifdef __cplusplus
 }
 #endif

@@ -174,11 +174,16 @@ static void run_rules(struct mk_recipe *r, const struct mk_rnode *root, struct m
 {
     enum mk_device dev;
     int idx;
-    if (mk_device_parse(r->device, &dev, &idx) != MK_OK)
+    int dev_ok = mk_device_parse(r->device, &dev, &idx) == MK_OK;
+    if (!dev_ok)
         mk_rerr(e, at(root, "run.device"), "run.device: %s", mk_last_error());
-    if (strcmp(r->precision, "fp32") != 0)
-        mk_rerr(e, at(root, "run.precision"), "run.precision: '%s' is not available yet; "
-                "this version trains and runs in fp32", r->precision);
+    /* bf16: the GEMMs multiply in bf16 on the tensor cores (mk_model_set_precision), CUDA only */
+    if (strcmp(r->precision, "fp32") != 0 && strcmp(r->precision, "bf16") != 0)
+        mk_rerr(e, at(root, "run.precision"), "run.precision: '%s' is not one of fp32|bf16",
+                r->precision);
+    else if (!strcmp(r->precision, "bf16") && dev_ok && dev == MK_DEVICE_CPU)
+        mk_rerr(e, at(root, "run.precision"), "run.precision: bf16 needs the CUDA backend "
+                "(run.device '%s' is the CPU here); use fp32 or run.device: cuda", r->device);
     if (!r->out) { /* runs/NAME for recipes/NAME.yaml */
         char *copy = strdup(r->path);
         const char *base = copy ? basename(copy) : "run";

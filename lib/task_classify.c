@@ -98,6 +98,8 @@ mk_status mk_task_classify(const struct mk_recipe *r, const struct mk_run_opts *
     if (st == MK_OK)
         st = mk_ckpt_load(&t.m, r->model_from, dev, idx);
     if (st == MK_OK)
+        st = mk_task_precision(r, t.m);
+    if (st == MK_OK)
         st = mk_classifier_load(&t.head, t.m, r->model_from);
     if (st == MK_OK)
         st = mk_data_load(&t.val, r, r->task_split, &t.head->labels);

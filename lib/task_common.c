@@ -1,6 +1,7 @@
 /* task_common.c — setup shared by the tasks: the device of run.device, a new model from the
- * recipe's model section, which tokens are markup, small text outputs in run.out, and mk_recipe_run, which sets
- * run.threads and dispatches on task.kind.
+ * recipe's model section, run.precision on the model's backend, which tokens are markup, small
+ * text outputs in run.out, and mk_recipe_run, which sets run.threads and dispatches on
+ * task.kind.
  */
 #include "config.h"
 #include <stdio.h>
@@ -42,6 +43,12 @@ mk_status mk_task_new_model(struct mk_model **out, const struct mk_recipe *r)
         *out = NULL;
     }
     return st;
+}
+
+mk_status mk_task_precision(const struct mk_recipe *r, struct mk_model *m)
+{
+    int bf16 = r->precision && !strcmp(r->precision, "bf16");
+    return mk_model_set_precision(m, bf16 ? MK_PRECISION_BF16 : MK_PRECISION_FP32);
 }
 
 int mk_task_is_markup(const struct mk_codec *c, int32_t id)

@@ -36,6 +36,8 @@ mk_status mk_task_eval(const struct mk_recipe *r, const struct mk_run_opts *o)
     if (st == MK_OK)
         st = mk_ckpt_load(&t.m, r->model_from, dev, idx);
     if (st == MK_OK)
+        st = mk_task_precision(r, t.m);
+    if (st == MK_OK)
         st = mk_data_load(&t.val, r, r->task_split, NULL);
     if (st == MK_OK)
         st = mk_batch_alloc(&t.batch, r->micro_batch, r->seq_len);

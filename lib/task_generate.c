@@ -121,6 +121,8 @@ mk_status mk_task_generate(const struct mk_recipe *r, const struct mk_run_opts *
     if (st == MK_OK)
         st = mk_ckpt_load(&m, r->model_from, dev, idx);
     if (st == MK_OK)
+        st = mk_task_precision(r, m);
+    if (st == MK_OK)
         st = prompt_tokens(r, &prompt, &n_prompt);
     if (st == MK_OK && !(seq = malloc(((size_t)n_prompt + (size_t)r->length) * sizeof *seq)))
         st = mk_fail(MK_ERR_NOMEM, "out of memory");

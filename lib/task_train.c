@@ -66,6 +66,8 @@ static mk_status setup_model(struct trainer *t)
     } else {
         st = mk_task_new_model(&t->m, r);
     }
+    if (st == MK_OK)
+        st = mk_task_precision(r, t->m);
     const struct mk_optim_hp hp = {(float)r->betas[0], (float)r->betas[1], (float)r->eps,
                                    (float)r->weight_decay};
     if (st == MK_OK && r->objective == MK_OBJ_CLASSIFY) {

@@ -46,6 +46,9 @@ mk_status mk_trainer_eval(struct trainer *t, const struct mk_dataset *ds, int64_
 mk_status mk_task_device(const struct mk_recipe *r, enum mk_device *dev, int *index);
 /* A new model from the recipe's model section, initialised from run.seed. */
 mk_status mk_task_new_model(struct mk_model **out, const struct mk_recipe *r);
+/* Sets run.precision (fp32|bf16) on the model's backend (mk_model_set_precision); every task
+ * calls it once its model is created or loaded. */
+mk_status mk_task_precision(const struct mk_recipe *r, struct mk_model *m);
 /* 1 if id is a special token that stands for no bytes of the data (PAD, BOS, EOS, MASK; not
  * UNK or DNA's N): it is not streamed by generate nor counted as bytes by eval. */
 int mk_task_is_markup(const struct mk_codec *c, int32_t id);

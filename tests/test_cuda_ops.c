@@ -129,8 +129,16 @@ static void test_rmsnorm(size_t T, int D, int with_x)
     gpu->free(d_rstd), gpu->free(d_dn), gpu->free(d_dres), gpu->free(d_dw);
 }
 
-static void test_linear(size_t M, int K, int N, int ld_in, int ld_din, int with_bias)
+/* bf16: in the backend's bf16 GEMM mode (set_gemm_precision), still against the fp32 CPU */
+static void test_linear(size_t M, int K, int N, int ld_in, int ld_din, int with_bias, int bf16)
 {
+    /* fp32: K-term sums in fp32, 1e-5. bf16: each product's inputs rounded to bf16 (relative
+     * 2^-9 each, at most ~4e-3 per product), the sums in fp32, so the rounding errors of the
+     * terms add like a random walk, as the values do: measured at most 3.2e-4 of max |output|
+     * on an H100 over these shapes; 4e-3 (the one-product bound) leaves a margin of 10. */
+    const double tol = bf16 ? 4e-3 : 1e-5;
+    if (bf16 && gpu->set_gemm_precision(1))
+        bail_out("set_gemm_precision: %s", mk_last_error());
     float *in = hrand(M * ld_in, 1, 0), *W = hrand((size_t)N * K, 0.2f, 0);
     float *bias = with_bias ? hrand(N, 1, 0) : NULL, *out = hrand(M * N, 1, 0);
     float *dout = hrand(M * N, 1, 0), *din = hrand(M * ld_din, 1, 0);
@@ -144,11 +152,14 @@ static void test_linear(size_t M, int K, int N, int ld_in, int ld_din, int with_
     cpu->linear_bwd(din, ld_din, dW, db, dout, in, ld_in, W, M, K, N);
     gpu->linear_bwd(d_din, ld_din, d_dW, d_db, d_dout, d_in, ld_in, d_W, M, K, N);
     synced("linear");
-    diag("linear M=%zu K=%d N=%d ld_in=%d ld_din=%d bias=%d", M, K, N, ld_in, ld_din, with_bias);
-    check("  out", cmp(d_out, out, M * N), 1e-5); /* fp32 GEMM, K-term sums */
-    check("  din", cmp(d_din, din, M * ld_din), 1e-5);
-    check("  dW", cmp(d_dW, dW, (size_t)N * K), 1e-5);
-    if (with_bias)
+    if (bf16 && gpu->set_gemm_precision(0))
+        bail_out("set_gemm_precision: %s", mk_last_error());
+    diag("linear M=%zu K=%d N=%d ld_in=%d ld_din=%d bias=%d gemm=%s", M, K, N, ld_in, ld_din,
+         with_bias, bf16 ? "bf16" : "fp32");
+    check("  out", cmp(d_out, out, M * N), tol);
+    check("  din", cmp(d_din, din, M * ld_din), tol);
+    check("  dW", cmp(d_dW, dW, (size_t)N * K), tol);
+    if (with_bias) /* a column sum of dout, no GEMM: fp32 in both modes */
         check("  dbias", cmp(d_db, db, N), 1e-5);
     free(in), free(W), free(bias), free(out), free(dout), free(din), free(dW), free(db);
     gpu->free(d_in), gpu->free(d_W), gpu->free(d_bias), gpu->free(d_out), gpu->free(d_dout);
@@ -329,9 +340,14 @@ int main(void)
     test_rmsnorm(1, 768, 1);
     test_rmsnorm(37, 100, 0);
     test_rmsnorm(300, 768, 1);
-    test_linear(1, 48, 80, 48, 48, 0);
-    test_linear(77, 96, 80, 130, 150, 1);
-    test_linear(1000, 64, 200, 64, 70, 1);
+    test_linear(1, 48, 80, 48, 48, 0, 0);
+    test_linear(77, 96, 80, 130, 150, 1, 0);
+    test_linear(1000, 64, 200, 64, 70, 1, 0);
+    /* the bf16 GEMM mode (mk_model_set_precision), the same shapes plus a Mamba-sized one */
+    test_linear(1, 48, 80, 48, 48, 0, 1);
+    test_linear(77, 96, 80, 130, 150, 1, 1);
+    test_linear(1000, 64, 200, 64, 70, 1, 1);
+    test_linear(2048, 768, 1536, 768, 768, 0, 1);
     test_conv1d(1, 1, 64, 4, 1, 0);
     test_conv1d(2, 37, 96, 4, 1, 5);
     test_conv1d(3, 130, 40, 3, 0, 0);

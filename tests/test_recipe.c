@@ -109,6 +109,13 @@ static const struct bad bad[] = {
      "version: 1\nmodel: {d_model: 32, n_layer: 2}\ndata:\n  plugin: dna\n"
      "  train: {paths: [\"@FA@\"]}\ntask: {max_steps: 1, epochs: 2}\n", NULL,
      "task: give exactly one training budget"},
+    {"unknown precision", good, "run.precision=fp16",
+     "run.precision: 'fp16' is not one of fp32|bf16"},
+    {"bf16 on the CPU",
+     "version: 1\nmodel: {d_model: 32, n_layer: 2}\ndata:\n  plugin: dna\n"
+     "  train: {paths: [\"@FA@\"]}\ntask: {max_steps: 1}\nrun:\n  device: cpu\n"
+     "  precision: bf16\n", NULL,
+     "r.yaml:9:14: run.precision: bf16 needs the CUDA backend"},
 };
 
 static void test_good(void)
