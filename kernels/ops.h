@@ -89,5 +89,8 @@ mk_status mk_ops_cuda(const struct mk_ops **out, int index);
 /* Number of CUDA devices (0 without CUDA or without a device), and a one-line description. */
 int mk_cuda_device_count(void);
 mk_status mk_cuda_device_name(int index, char *buf, size_t len);
+/* Device memory in use and in all on device `index` (cudaMemGetInfo: every allocation of the
+ * process, the CUDA context and library workspaces included), in bytes. */
+mk_status mk_cuda_mem_info(int index, size_t *used, size_t *total);
 
 #endif /* MK_OPS_H */

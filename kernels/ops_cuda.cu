@@ -284,6 +284,27 @@ extern "C" mk_status mk_cuda_device_name(int index, char *buf, size_t len)
     return MK_OK;
 }
 
+extern "C" mk_status mk_cuda_mem_info(int index, size_t *used, size_t *total)
+{
+    *used = *total = 0;
+    int n = mk_cuda_device_count(), cur = 0;
+    if (index < 0 || index >= n)
+        return mk_fail(MK_ERR_DEVICE, "CUDA: no device %d (%d found)", index, n);
+    size_t free_b = 0, total_b = 0;
+    mk_status st = MK_CK(cudaGetDevice(&cur));
+    if (!st)
+        st = MK_CK(cudaSetDevice(index));
+    if (!st)
+        st = MK_CK(cudaMemGetInfo(&free_b, &total_b));
+    if (!st)
+        st = MK_CK(cudaSetDevice(cur));
+    if (!st) {
+        *used = total_b - free_b;
+        *total = total_b;
+    }
+    return st;
+}
+
 extern "C" mk_status mk_ops_cuda(const struct mk_ops **out, int index)
 {
     *out = NULL;

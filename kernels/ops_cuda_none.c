@@ -18,6 +18,13 @@ int mk_cuda_device_count(void)
     return 0;
 }
 
+mk_status mk_cuda_mem_info(int index, size_t *used, size_t *total)
+{
+    *used = *total = 0;
+    return mk_fail(MK_ERR_UNSUPPORTED, "CUDA: no device %d: this mambakit was built without CUDA",
+                   index);
+}
+
 mk_status mk_cuda_device_name(int index, char *buf, size_t len)
 {
     if (len)
