@@ -22,6 +22,9 @@ static void mixer_backward(struct mk_model *m, int l)
     const int X = R + 2 * N;
     const uint8_t *reset = m->fwd_has_reset ? a->reset : NULL;
 
+    /* u and delta are shared by the layers (see model.c): recompute this layer's */
+    ops->conv1d_fwd(s->u, NULL, s->xz, 2 * E, lp->conv_w, lp->conv_b, reset, B, L, E, K);
+    ops->linear_fwd(s->delta, s->xdbl, X, lp->dt_proj_w, NULL, T, R, E);
     ops->zero(a->dy, T * E * sizeof(float));
     ops->zero(a->du, T * E * sizeof(float));
     ops->zero(a->ddelta, T * E * sizeof(float));

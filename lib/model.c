@@ -161,15 +161,19 @@ static void layout_acts(struct mk_acts *a, struct carver *c, const struct mk_con
 {
     const size_t T = a->T, D = (size_t)cfg->d_model, E = (size_t)cfg->d_inner;
     const size_t X = (size_t)cfg->dt_rank + 2 * (size_t)cfg->d_state, V = (size_t)cfg->vocab_size;
+    /* u and delta are cheap to recompute from xz and xdbl (a depthwise conv and the rank-R
+     * dt_proj), so all layers share one copy and backward recomputes them, as mamba_ssm's
+     * checkpoint_lvl=1 does: 4E floats per token and layer less to keep. */
+    float *u = NULL, *delta = NULL;
     for (int i = 0; i < a->n_sets; i++) {
         struct mk_layer_acts *s = &a->set[i];
         s->resid = carve(c, T * D);
         s->rstd = carve(c, T);
         s->normed = carve(c, T * D);
         s->xz = carve(c, T * 2 * E);
-        s->u = carve(c, T * E);
+        s->u = i ? u : (u = carve(c, T * E));
         s->xdbl = carve(c, T * X);
-        s->delta = carve(c, T * E);
+        s->delta = i ? delta : (delta = carve(c, T * E));
         s->y = carve(c, T * E);
     }
     a->mix = carve(c, T * D);

@@ -37,9 +37,10 @@ struct mk_layer_acts {
     float *rstd;   /* [T]     1/rms of resid */
     float *normed; /* [T, D]  norm output, in_proj input */
     float *xz;     /* [T, 2E] in_proj output: x (conv input) | z (gate) */
-    float *u;      /* [T, E]  conv + SiLU output, the scan input */
+    float *u;      /* [T, E]  conv + SiLU output, the scan input (one buffer for all layers:
+                    *         backward recomputes it) */
     float *xdbl;   /* [T, R + 2N] x_proj output: dt_raw | B | C */
-    float *delta;  /* [T, E]  dt_proj output (bias added inside the scan) */
+    float *delta;  /* [T, E]  dt_proj output, bias added inside the scan (shared likewise) */
     float *y;      /* [T, E]  gated scan output, out_proj input */
 };
 
