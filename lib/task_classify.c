@@ -84,8 +84,6 @@ static mk_status report(const struct mk_recipe *r, const struct mk_run_opts *o,
 mk_status mk_task_classify(const struct mk_recipe *r, const struct mk_run_opts *o)
 {
     struct trainer t = {.r = r, .o = o};
-    enum mk_device dev;
-    int idx;
     char path[4200];
     if (r->predictions)
         snprintf(path, sizeof path, "%s", r->predictions);
@@ -94,11 +92,7 @@ mk_status mk_task_classify(const struct mk_recipe *r, const struct mk_run_opts *
     const int jsonl = strlen(path) > 6 && !strcmp(path + strlen(path) - 6, ".jsonl");
     mk_status st = mk_mkdirs(r->out);
     if (st == MK_OK)
-        st = mk_task_device(r, &dev, &idx);
-    if (st == MK_OK)
-        st = mk_ckpt_load(&t.m, r->model_from, dev, idx);
-    if (st == MK_OK)
-        st = mk_task_precision(r, t.m);
+        st = mk_task_load_model(&t.m, r);
     if (st == MK_OK)
         st = mk_classifier_load(&t.head, t.m, r->model_from);
     if (st == MK_OK)

@@ -51,6 +51,19 @@ mk_status mk_task_precision(const struct mk_recipe *r, struct mk_model *m)
     return mk_model_set_precision(m, bf16 ? MK_PRECISION_BF16 : MK_PRECISION_FP32);
 }
 
+mk_status mk_task_load_model(struct mk_model **out, const struct mk_recipe *r)
+{
+    enum mk_device dev;
+    int idx;
+    *out = NULL;
+    mk_status st = mk_task_device(r, &dev, &idx);
+    if (st == MK_OK)
+        st = mk_ckpt_load(out, r->model_from, dev, idx);
+    if (st == MK_OK)
+        st = mk_task_precision(r, *out);
+    return st;
+}
+
 int mk_task_is_markup(const struct mk_codec *c, int32_t id)
 {
     static const enum mk_special_token markup[] = {MK_TOKEN_PAD, MK_TOKEN_BOS, MK_TOKEN_EOS,

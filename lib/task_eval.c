@@ -28,15 +28,9 @@ static double bytes_per_token(const struct mk_recipe *r, const struct mk_dataset
 mk_status mk_task_eval(const struct mk_recipe *r, const struct mk_run_opts *o)
 {
     struct trainer t = {.r = r, .o = o};
-    enum mk_device dev;
-    int idx;
     mk_status st = mk_mkdirs(r->out);
     if (st == MK_OK)
-        st = mk_task_device(r, &dev, &idx);
-    if (st == MK_OK)
-        st = mk_ckpt_load(&t.m, r->model_from, dev, idx);
-    if (st == MK_OK)
-        st = mk_task_precision(r, t.m);
+        st = mk_task_load_model(&t.m, r);
     if (st == MK_OK)
         st = mk_data_load(&t.val, r, r->task_split, NULL);
     if (st == MK_OK)

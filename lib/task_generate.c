@@ -107,8 +107,7 @@ static int stream_token(int32_t token, void *user)
 mk_status mk_task_generate(const struct mk_recipe *r, const struct mk_run_opts *o)
 {
     struct mk_model *m = NULL;
-    enum mk_device dev;
-    int idx, n_prompt = 0, n_out = 0;
+    int n_prompt = 0, n_out = 0;
     int32_t *prompt = NULL, *seq = NULL; /* seq: the prompt, then the new tokens */
     char dir[4200];
     if (r->output_dir)
@@ -117,11 +116,7 @@ mk_status mk_task_generate(const struct mk_recipe *r, const struct mk_run_opts *
         snprintf(dir, sizeof dir, "%s/samples", r->out);
     mk_status st = mk_mkdirs(dir);
     if (st == MK_OK)
-        st = mk_task_device(r, &dev, &idx);
-    if (st == MK_OK)
-        st = mk_ckpt_load(&m, r->model_from, dev, idx);
-    if (st == MK_OK)
-        st = mk_task_precision(r, m);
+        st = mk_task_load_model(&m, r);
     if (st == MK_OK)
         st = prompt_tokens(r, &prompt, &n_prompt);
     if (st == MK_OK && !(seq = malloc(((size_t)n_prompt + (size_t)r->length) * sizeof *seq)))

@@ -49,6 +49,8 @@ mk_status mk_task_new_model(struct mk_model **out, const struct mk_recipe *r);
 /* Sets run.precision (fp32|bf16) on the model's backend (mk_model_set_precision); every task
  * calls it once its model is created or loaded. */
 mk_status mk_task_precision(const struct mk_recipe *r, struct mk_model *m);
+/* The model of model.from on run.device with run.precision set (classify, eval, generate). */
+mk_status mk_task_load_model(struct mk_model **out, const struct mk_recipe *r);
 /* 1 if id is a special token that stands for no bytes of the data (PAD, BOS, EOS, MASK; not
  * UNK or DNA's N): it is not streamed by generate nor counted as bytes by eval. */
 int mk_task_is_markup(const struct mk_codec *c, int32_t id);
