@@ -11,13 +11,14 @@
 # anchor scripts in anchors/ and the official sources (anchors/fetch_sources.sh); a
 # .anchors/.anchors/prebuilt/ from an earlier call's export skips the 2.5-minute build.
 # $G/anchor.txt (an earlier run's anchor figures) serves bench_scan when the anchors are skipped.
-# STAGES (default "tests model anchors e2e scan ncu") picks the parts. Logs go to $OUT (or
+# STAGES (default "tests model anchors e2e scan ncu decode") picks the parts; decode runs
+# bench_decode (greedy decoding at batch 1, 16, 64) against the e2e stage's generate figures. Logs go to $OUT (or
 # /tmp/out) as logs.tgz; the anchors' built extensions are exported to prebuilt/ there (ANCHOR_EXPORT=0: not).
 set -u
 G=${1:-.gpu}
 OUT0=${OUT:-/tmp/out}
 export OUT=/tmp/gpu-run-log   # the logs, tarred into $OUT0/logs.tgz after each stage (<= 8 files return)
-STAGES=${STAGES:-tests model anchors e2e scan ncu}
+STAGES=${STAGES:-tests model anchors e2e scan ncu decode}
 mkdir -p "$OUT" "$OUT0"
 snap() { tar czf "$OUT0/logs.tgz" -C "$OUT" . ; }
 for z in "$G"/lib/*.gz; do # big libraries travel gzipped (the call carries at most 64 MiB)
@@ -89,8 +90,21 @@ fi
 snap
 if [ -d .anchors/anchors ] && has e2e; then
     echo "== official anchors: bench_e2e (Mamba-130M)"
-    (cd .anchors && timeout 240 python3 anchors/bench_e2e.py --train-steps 20 --gen-batches 1,64 \
+    (cd .anchors && timeout 240 python3 anchors/bench_e2e.py --train-steps 20 --gen-batches 1,16,64 \
         --gen-tokens 256 --prefill-reps 5 ${E2E_ARGS:-}) > "$OUT/anchor_e2e.log" 2>&1
     echo "rc=$?"; grep -vE '^\s*$' "$OUT/anchor_e2e.log" | tail -25
+    python3 - "$OUT/e2e.json" > "$OUT/decode_anchor.txt" <<'PY'
+import json, sys
+for r in json.load(open(sys.argv[1])).get("generate", []):
+    print(r["batch"], r["ms_per_token"])
+PY
+fi
+snap
+if has decode; then
+    echo "== bench_decode"
+    a=""; [ -s "$OUT/decode_anchor.txt" ] && a="--anchor $OUT/decode_anchor.txt"
+    for p in fp32 bf16; do
+        timeout 120 "$G/bench_decode" --device cuda --precision $p $a 2>&1 | tee "$OUT/bench_decode_$p.log"
+    done
 fi
 snap

@@ -100,6 +100,11 @@ void mk_cuda_cross_entropy(float *loss, float *dlogits, const float *logits,
 void mk_cuda_adamw(float *p, float *m, float *v, const float *grad, size_t n,
                    const struct mk_adamw_hp *hp);
 double mk_cuda_sumsq(const float *x, size_t n);
+void mk_cuda_argmax_rows(int32_t *ids, const float *x, size_t rows, int n);
+/* linear_fwd for M <= MK_GEMV_MAX_ROWS rows (gemv.cu), which mk_cuda_linear_fwd hands it */
+#define MK_GEMV_MAX_ROWS 8
+void mk_cuda_gemv_fwd(float *out, const float *in, int ld_in, const float *W, const float *bias,
+                      int M, int K, int N);
 #ifdef __cplusplus
 }
 #endif

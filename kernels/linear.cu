@@ -9,7 +9,9 @@
  *   din^T [K, M] += W^T dout^T       gemm(N, N, K, M, N, W, K, dout, N, din, ld_din)
  *   dW^T  [K, N] += X^T dout         gemm(N, T, K, N, M, in, ld_in, dout, N, dW, K)
  * The bias is broadcast into out first and the product added (beta = 1); dbias is a column
- * sum of dout, partials per LIN_ROWS rows added in order (deterministic).
+ * sum of dout, partials per LIN_ROWS rows added in order (deterministic). The forward of at
+ * most MK_GEMV_MAX_ROWS rows (the decoding step) goes to gemv.cu instead: one kernel that
+ * reads W once, bias included, and is recorded into the step's graph without a workspace.
  */
 #include <limits.h>
 #include "cuda_common.cuh"
@@ -47,6 +49,10 @@ extern "C" void mk_cuda_linear_fwd(float *out, const float *in, int ld_in, const
 {
     if (M == 0 || !rows_fit(M))
         return;
+    if (M <= MK_GEMV_MAX_ROWS) {
+        mk_cuda_gemv_fwd(out, in, ld_in, W, bias, (int)M, K, N);
+        return;
+    }
     if (bias) {
         bias_fill_kernel<<<mk_cuda_blocks(M * N, 256), 256, 0, mk_cuda_stream()>>>(out, bias, M,
                                                                                   N);

@@ -19,6 +19,7 @@
 #include "scan.h"
 #include "cross_entropy.h"
 #include "adamw.h"
+#include "argmax.h"
 
 #ifdef MK_REAL_DOUBLE
 #error "ops.h is the float op table; the double kernels are for tests only"
@@ -79,6 +80,10 @@ struct mk_ops {
      * every linear_fwd / linear_bwd issued afterwards; a CUDA graph keeps the mode it was
      * recorded with. */
     mk_status (*set_gemm_precision)(int bf16);
+
+    /* Greedy decoding's pick per row of logits (argmax.h), so a greedy step reads back ids
+     * instead of logits. */
+    void (*argmax_rows)(int32_t *ids, const float *x, size_t rows, int n);
 };
 
 /* The CPU reference backend (always available). */

@@ -79,6 +79,7 @@ static const struct mk_ops cpu_ops = {
     .cross_entropy = mk_ref_cross_entropy,
     .adamw = mk_ref_adamw,
     .sumsq = mk_ref_sumsq,
+    .argmax_rows = mk_ref_argmax_rows,
 };
 
 /* OpenBLAS built with pthreads keeps its own spinning thread pool: make it single-threaded

@@ -256,6 +256,7 @@ static const struct mk_ops cuda_ops = {
     cuda_graph_launch,
     cuda_graph_free,
     cuda_set_gemm_precision,
+    mk_cuda_argmax_rows,
 };
 
 /* ---- devices ------------------------------------------------------------------------------ */

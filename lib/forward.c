@@ -202,16 +202,18 @@ static int step_key_equal(const struct mk_step_key *x, const struct mk_step_key 
     return x->m == y->m && x->params == y->params && x->block == y->block &&
            x->floats == y->floats && x->T == y->T && x->n_sets == y->n_sets &&
            x->with_head == y->with_head && x->with_grads == y->with_grads &&
-           x->need_head == y->need_head && x->D == y->D && x->V == y->V;
+           x->need_head == y->need_head && x->D == y->D && x->V == y->V &&
+           x->argmax == y->argmax;
 }
 
-mk_status mk_model_step(struct mk_model *m, struct mk_state *s, const int32_t *ids, float *logits)
+/* The step through its CUDA graph; with `greedy`, the graph also takes the argmax of each row
+ * of logits into acts.targets and only those B ids are read back (into next). */
+static mk_status step_graph(struct mk_model *m, struct mk_state *s, const int32_t *ids,
+                            float *logits, int32_t *next)
 {
-    if (!step_graph_wanted(m, s))
-        return mk_model_forward_packed(m, ids, NULL, s->B, 1, NULL, NULL, NULL, logits, s);
     const struct mk_ops *ops = m->ops;
     const struct mk_config *c = &m->cfg;
-    const int B = s->B, need_head = logits != NULL;
+    const int B = s->B, greedy = next != NULL, need_head = logits != NULL || greedy;
     mk_status st = check_inputs(m, ids, NULL, B, 1, s);
     if (st != MK_OK)
         return st;
@@ -223,7 +225,7 @@ mk_status mk_model_step(struct mk_model *m, struct mk_state *s, const int32_t *i
     const struct mk_step_key key = {
         .m = m, .params = m->params, .block = a->block, .floats = a->floats, .T = a->T,
         .n_sets = a->n_sets, .with_head = a->with_head, .with_grads = a->with_grads,
-        .need_head = need_head, .D = c->d_model, .V = c->vocab_size,
+        .need_head = need_head, .D = c->d_model, .V = c->vocab_size, .argmax = greedy,
     };
     if (s->graph && !step_key_equal(&key, &s->graph_key)) {
         ops->graph_free(s->graph);
@@ -237,9 +239,11 @@ mk_status mk_model_step(struct mk_model *m, struct mk_state *s, const int32_t *i
         if (need_head)
             ops->linear_fwd(a->logits, a->normed_f, c->d_model, m->p.head, NULL, (size_t)B,
                             c->d_model, c->vocab_size);
+        if (greedy)
+            ops->argmax_rows(a->targets, a->logits, (size_t)B, c->vocab_size);
         if (ops->graph_end(&s->graph) != MK_OK) { /* kernel by kernel from now on */
             s->graph_off = 1;
-            return mk_model_forward_packed(m, ids, NULL, B, 1, NULL, NULL, NULL, logits, s);
+            return MK_ERR_UNSUPPORTED;
         }
         s->graph_key = key;
     }
@@ -248,8 +252,42 @@ mk_status mk_model_step(struct mk_model *m, struct mk_state *s, const int32_t *i
         st = ops->graph_launch(s->graph);
     if (st == MK_OK && logits)
         st = ops->download(logits, a->logits, (size_t)B * c->vocab_size * sizeof(float));
+    if (st == MK_OK && greedy)
+        st = ops->download(next, a->targets, (size_t)B * sizeof(int32_t));
     if (st == MK_OK)
         st = ops->sync();
+    return st;
+}
+
+mk_status mk_model_step(struct mk_model *m, struct mk_state *s, const int32_t *ids, float *logits)
+{
+    if (mk_cpu_step_wanted(m, s)) /* CPU, batch 1: the fused step of lib/state.c */
+        return mk_cpu_step(m, s, ids, logits);
+    if (step_graph_wanted(m, s)) {
+        mk_status st = step_graph(m, s, ids, logits, NULL);
+        if (!(st == MK_ERR_UNSUPPORTED && s->graph_off))
+            return st;
+    }
+    return mk_model_forward_packed(m, ids, NULL, s->B, 1, NULL, NULL, NULL, logits, s);
+}
+
+mk_status mk_model_step_greedy(struct mk_model *m, struct mk_state *s, const int32_t *ids,
+                               int32_t *next)
+{
+    if (!mk_cpu_step_wanted(m, s) && step_graph_wanted(m, s)) {
+        mk_status st = step_graph(m, s, ids, NULL, next);
+        if (!(st == MK_ERR_UNSUPPORTED && s->graph_off))
+            return st;
+    }
+    /* no graph: the logits come back and the pick is made here, as the CPU reference does */
+    const size_t B = (size_t)s->B, V = (size_t)m->cfg.vocab_size;
+    float *logits = malloc(B * V * sizeof *logits);
+    if (!logits)
+        return mk_fail(MK_ERR_NOMEM, "out of memory for %zu x %zu logits", B, V);
+    mk_status st = mk_model_step(m, s, ids, logits);
+    if (st == MK_OK)
+        mk_ops_cpu()->argmax_rows(next, logits, B, (int)V);
+    free(logits);
     return st;
 }
 

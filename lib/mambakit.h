@@ -167,6 +167,11 @@ mk_status mk_state_set(struct mk_state *s, const float *src);
 /* One recurrent step: ids [B] (one token per sequence) → logits [B, V] (host), updating s.
  * Equivalent to mk_model_forward with L = 1 and the same state. */
 mk_status mk_model_step(struct mk_model *m, struct mk_state *s, const int32_t *ids, float *logits);
+/* The greedy step: as mk_model_step, then next[b] = argmax of row b of the logits (the first
+ * maximum, as mk_sample at temperature 0). On CUDA the argmax runs in the step's graph and
+ * only the B ids come back, not B x V logits. */
+mk_status mk_model_step_greedy(struct mk_model *m, struct mk_state *s, const int32_t *ids,
+                               int32_t *next);
 
 /* ---- checkpoints (directory with config.json + model.safetensors, Hugging Face names) ---- */
 
@@ -236,12 +241,23 @@ mk_status mk_device_parse(const char *spec, enum mk_device *dev, int *index);
  * rounding). MK_PRECISION_BF16: the GEMMs (the linear layers, forward and backward) multiply
  * in bf16 on the tensor cores, with fp32 storage, accumulation and everything else (what
  * torch.autocast does to matmuls); ~1e-2 relative error per GEMM, several times faster. */
-enum mk_precision { MK_PRECISION_FP32 = 0, MK_PRECISION_BF16 = 1 };
+enum mk_precision { MK_PRECISION_FP32 = 0, MK_PRECISION_BF16 = 1, MK_PRECISION_F16 = 2,
+                    MK_PRECISION_Q8 = 3 };
+/* MK_PRECISION_F16, MK_PRECISION_Q8 (CPU only; issue 9): decoding reads the weight matrices
+ * (in_proj, x_proj, dt_proj, out_proj, the head) from a copy in f16, or in 8 bits per weight
+ * (blocks of 32 with an fp32 scale, as llama.cpp's Q8_0), made from the fp32 parameters when
+ * the precision is set; activations, sums and the recurrent state stay fp32. Only the batch-1
+ * step (mk_model_step, mk_generate) uses the copy: forward passes (prefill, training) and
+ * larger batches compute from the fp32 parameters. The fp32 parameters stay the model's (what
+ * is saved and trained); mk_model_set_params and mk_model_zero_grads mark the copy out of date
+ * and the next step remakes it. f16 fails (MK_ERR_INVALID) on a weight beyond its range
+ * (65504). Measured cost on the golden tiny model: tests/test_step_cpu.c. */
 
 /* Sets the GEMM precision of m's backend. The mode belongs to the backend, so it applies to
  * every model on it (one CUDA device per process), from the next op issued; a decoding step
  * already recorded into a CUDA graph (mk_state) keeps the mode it was recorded with. bf16 fails
- * with MK_ERR_UNSUPPORTED on a backend without the mode (the CPU); fp32 always succeeds. */
+ * with MK_ERR_UNSUPPORTED on a backend without the mode (the CPU); fp32 always succeeds. f16
+ * and q8 belong to the model (its weight copy) and fail with MK_ERR_UNSUPPORTED on CUDA. */
 mk_status mk_model_set_precision(struct mk_model *m, enum mk_precision p);
 
 #ifdef __cplusplus

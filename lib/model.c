@@ -69,6 +69,7 @@ void mk_model_free(struct mk_model *m)
         if (m->grads)
             m->ops->free(m->grads);
     }
+    mk_cpu_lowp_free(m);
     free(m->p.layer);
     free(m->g.layer);
     mk_param_layout_free(&m->lay);
@@ -120,11 +121,13 @@ mk_status mk_model_get_params(const struct mk_model *m, float *dst)
 
 mk_status mk_model_set_params(struct mk_model *m, const float *src)
 {
+    mk_model_params_changed(m);
     return m->ops->upload(m->params, src, m->lay.total * sizeof(float));
 }
 
 mk_status mk_model_zero_grads(struct mk_model *m)
 {
+    mk_model_params_changed(m); /* a training step follows */
     if (!m->grads) {
         mk_status st = m->ops->alloc((void **)&m->grads, m->lay.total * sizeof(float));
         if (st != MK_OK)

@@ -7,6 +7,7 @@
 
 #include "mambakit.h"
 #include "ops.h"
+#include "step_cpu.h"
 
 /* Pointers to one layer's parameters (or gradients) inside a block. */
 struct mk_layer_params {
@@ -67,6 +68,22 @@ struct mk_acts {
 
 enum { MK_FWD_LM = 1, MK_FWD_FEATURES = 2 };
 
+/* The CPU's reduced-precision weights for decoding (lib/precision.c; MK_PRECISION_F16 or
+ * MK_PRECISION_Q8 on the CPU): copies of the weight matrices, made from the fp32 parameters,
+ * which stay the model's parameters. `stale` is set by whatever may change the parameters
+ * (mk_model_set_params, mk_model_zero_grads: a training step follows); the next step
+ * remakes the copies in place. */
+struct mk_cpu_lowp {
+    int fmt;             /* enum mk_wfmt: MK_WFMT_F16 or MK_WFMT_Q8 */
+    int stale;
+    void *data;          /* one allocation for every copy */
+    float *scale;        /* Q8 block scales, one allocation */
+    float *A;            /* [n_layer][E][N] = -exp(A_log), which the step would otherwise
+                          * recompute for every token */
+    struct mk_wmat *mat; /* [4 * n_layer + 1]: per layer in_proj, x_proj, dt_proj, out_proj;
+                          * then the head */
+};
+
 struct mk_model {
     struct mk_config cfg;
     struct mk_param_layout lay;
@@ -79,6 +96,7 @@ struct mk_model {
     /* what the last forward left for backward: fwd_ready is MK_FWD_LM or MK_FWD_FEATURES
      * after a forward that kept its activations, 0 otherwise */
     int fwd_B, fwd_L, fwd_ready, fwd_has_reset;
+    struct mk_cpu_lowp *lowp; /* CPU decoding weights in f16 / 8 bits, or NULL (fp32) */
 };
 
 /* What a recorded decoding step depends on: the model, its parameter block, the activation
@@ -90,6 +108,7 @@ struct mk_step_key {
     const float *params, *block;
     size_t floats, T;
     int n_sets, with_head, with_grads, need_head, D, V;
+    int argmax; /* the greedy step: the head's argmax per row into acts.targets */
 };
 
 struct mk_state {
@@ -103,7 +122,20 @@ struct mk_state {
     void *graph;
     struct mk_step_key graph_key;
     int graph_off;
+    /* the CPU's fast step (lib/state.c): its scratch, made by the first step */
+    struct mk_cpu_ws *cpu_ws;
 };
+
+/* The CPU's fast one-token step (lib/state.c): batch 1, one OpenMP parallel region per token,
+ * the kernels of kernels/step_cpu.h, the f16 / 8-bit weights when m->lowp is set. mk_model_step
+ * takes it when mk_cpu_step_wanted (CPU backend, batch 1, MK_NO_FAST_STEP unset or 0). */
+int mk_cpu_step_wanted(const struct mk_model *m, const struct mk_state *s);
+mk_status mk_cpu_step(struct mk_model *m, struct mk_state *s, const int32_t *ids, float *logits);
+
+/* lib/precision.c: the reduced-precision copies (re)made when stale, freed, marked stale. */
+mk_status mk_cpu_lowp_refresh(struct mk_model *m);
+void mk_cpu_lowp_free(struct mk_model *m);
+void mk_model_params_changed(struct mk_model *m);
 
 /* Points a view's tensors into `block` following the layout (grads share params' offsets). */
 void mk_model_bind(struct mk_model_params *view, const struct mk_model *m, float *block);

@@ -177,13 +177,22 @@ static void run_rules(struct mk_recipe *r, const struct mk_rnode *root, struct m
     int dev_ok = mk_device_parse(r->device, &dev, &idx) == MK_OK;
     if (!dev_ok)
         mk_rerr(e, at(root, "run.device"), "run.device: %s", mk_last_error());
-    /* bf16: the GEMMs multiply in bf16 on the tensor cores (mk_model_set_precision), CUDA only */
-    if (strcmp(r->precision, "fp32") != 0 && strcmp(r->precision, "bf16") != 0)
-        mk_rerr(e, at(root, "run.precision"), "run.precision: '%s' is not one of fp32|bf16",
-                r->precision);
+    /* bf16: the GEMMs multiply in bf16 on the tensor cores (mk_model_set_precision), CUDA only;
+     * f16, q8: the weights decoding reads, stored in 16 / 8 bits, CPU only (issue 9) */
+    const int lowp = !strcmp(r->precision, "f16") || !strcmp(r->precision, "q8");
+    if (strcmp(r->precision, "fp32") != 0 && strcmp(r->precision, "bf16") != 0 && !lowp)
+        mk_rerr(e, at(root, "run.precision"), "run.precision: '%s' is not one of "
+                "fp32|bf16|f16|q8", r->precision);
     else if (!strcmp(r->precision, "bf16") && dev_ok && dev == MK_DEVICE_CPU)
         mk_rerr(e, at(root, "run.precision"), "run.precision: bf16 needs the CUDA backend "
                 "(run.device '%s' is the CPU here); use fp32 or run.device: cuda", r->device);
+    else if (lowp && dev_ok && dev == MK_DEVICE_CUDA)
+        mk_rerr(e, at(root, "run.precision"), "run.precision: %s weights are a CPU decoding "
+                "mode (run.device '%s' is CUDA); use fp32, bf16 or run.device: cpu",
+                r->precision, r->device);
+    else if (lowp && r->kind != MK_TASK_GENERATE)
+        mk_rerr(e, at(root, "run.precision"), "run.precision: %s weights apply to decoding "
+                "(task.kind: generate); this task computes in fp32", r->precision);
     if (!r->out) { /* runs/NAME for recipes/NAME.yaml */
         char *copy = strdup(r->path);
         const char *base = copy ? basename(copy) : "run";

@@ -324,6 +324,35 @@ static void test_adamw(size_t n)
     gpu->free(d_p), gpu->free(d_m), gpu->free(d_v), gpu->free(d_g);
 }
 
+/* rows of random logits, plus rows with a tie for the maximum, NaNs before and after it, and
+ * only NaNs: the ids must equal the reference's exactly (first maximum, NaN never wins) */
+static void test_argmax(size_t rows, int n)
+{
+    float *x = hrand(rows * n, 4, 0);
+    if (rows >= 4) {
+        float *tie = x + n, *nan = x + 2 * (size_t)n, *all = x + 3 * (size_t)n;
+        tie[n / 3] = tie[n - 1] = 100.0f;
+        nan[0] = nan[n / 2] = NAN;
+        nan[n - 2] = 50.0f;
+        for (int i = 0; i < n; i++)
+            all[i] = NAN;
+    }
+    int32_t *ids = malloc(rows * sizeof *ids), *got = malloc(rows * sizeof *got);
+    float *d_x = dev(x, rows * n * 4);
+    int32_t *d_ids = dev(ids, rows * sizeof *ids);
+    cpu->argmax_rows(ids, x, rows, n);
+    gpu->argmax_rows(d_ids, d_x, rows, n);
+    synced("argmax_rows");
+    if (gpu->download(got, d_ids, rows * sizeof *got))
+        bail_out("download: %s", mk_last_error());
+    size_t bad = 0;
+    for (size_t r = 0; r < rows; r++)
+        bad += got[r] != ids[r];
+    ok(bad == 0, "argmax_rows rows=%zu n=%d: %zu rows differ from the reference", rows, n, bad);
+    free(x), free(ids), free(got);
+    gpu->free(d_x), gpu->free(d_ids);
+}
+
 int main(void)
 {
     if (mk_cuda_device_count() == 0)
@@ -348,6 +377,13 @@ int main(void)
     test_linear(77, 96, 80, 130, 150, 1, 1);
     test_linear(1000, 64, 200, 64, 70, 1, 1);
     test_linear(2048, 768, 1536, 768, 768, 0, 1);
+    /* the decoding GEMV (M <= 8): float4 rows, K split over warps (small N), a strided input
+     * (dt_proj reads x_proj's output), odd K and strides (scalar loads), bias */
+    test_linear(1, 768, 3072, 768, 768, 0, 0);
+    test_linear(8, 1536, 80, 1536, 1536, 0, 0);
+    test_linear(3, 48, 1536, 80, 48, 1, 0);
+    test_linear(5, 47, 81, 50, 50, 1, 0);
+    test_linear(2, 768, 50280, 768, 768, 0, 1);
     test_conv1d(1, 1, 64, 4, 1, 0);
     test_conv1d(2, 37, 96, 4, 1, 5);
     test_conv1d(3, 130, 40, 3, 0, 0);
@@ -364,5 +400,8 @@ int main(void)
     test_cross_entropy(9, 50280, 0);
     test_cross_entropy(5, 1000, 1);
     test_adamw(100003);
+    test_argmax(1, 50280);
+    test_argmax(6, 50280);
+    test_argmax(4, 7);
     return exit_status();
 }

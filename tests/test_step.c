@@ -4,7 +4,9 @@
  *   3. mk_state_get / set / reset_seq round trip, and a state made for another batch is refused;
  *   4. the step recorded as a CUDA graph and replayed (batch 1..64, up to 100 tokens) is rebuilt
  *      when the activations move or logits are skipped, and equals the step run kernel by kernel
- *      (MK_NO_CUDA_GRAPH=1); on the CPU both are the plain step.
+ *      (MK_NO_CUDA_GRAPH=1); on the CPU both are the plain step;
+ *   5. mk_model_step_greedy picks the first maximum of mk_model_step's logits, token after token
+ *      (on CUDA the argmax runs inside the step's graph).
  * On the golden tiny model and on freshly initialised models of other shapes (d_conv 2..4,
  * d_state 1..16, batch 1..3, L shorter than d_conv), max |diff| / max |logit| <= 1e-5; on the
  * CPU and, where there is a GPU, on CUDA.
@@ -198,6 +200,44 @@ static void check_state_api(struct mk_model *m)
     free(logits);
 }
 
+/* Greedy decoding of `steps` tokens at batch B, twice: mk_model_step's logits with the first
+ * maximum picked here, and mk_model_step_greedy; the same ids at every step. */
+static void check_greedy(struct mk_model *m, int B, int steps, const char *what)
+{
+    const int V = mk_model_config(m)->vocab_size;
+    struct mk_state *s = NULL, *g = NULL;
+    float *logits = malloc((size_t)B * V * sizeof *logits);
+    int32_t *want = malloc((size_t)B * sizeof *want), *got = malloc((size_t)B * sizeof *got);
+    int32_t *in = malloc((size_t)B * sizeof *in);
+    mk_status st = mk_state_create(&s, m, B);
+    if (st == MK_OK)
+        st = mk_state_create(&g, m, B);
+    for (int b = 0; b < B; b++)
+        in[b] = (b * 7 + 1) % V;
+    int differ = 0, t = 0;
+    for (; st == MK_OK && t < steps; t++) {
+        st = mk_model_step(m, s, in, logits);
+        if (st == MK_OK)
+            st = mk_model_step_greedy(m, g, in, got);
+        for (int b = 0; st == MK_OK && b < B; b++) {
+            const float *row = logits + (size_t)b * V;
+            want[b] = 0;
+            for (int i = 1; i < V; i++)
+                if (row[i] > row[want[b]])
+                    want[b] = i;
+            differ += want[b] != got[b];
+            in[b] = want[b];
+        }
+    }
+    ok(st == MK_OK && differ == 0, "%s B=%d: greedy step == argmax of the step's logits over %d "
+       "tokens (%d ids differ)", what, B, t, differ);
+    if (st != MK_OK)
+        diag("%s", mk_last_error());
+    mk_state_free(s);
+    mk_state_free(g);
+    free(logits), free(want), free(got), free(in);
+}
+
 static void run_device(enum mk_device dev, const char *root)
 {
     char dir[4096];
@@ -235,6 +275,8 @@ static void run_device(enum mk_device dev, const char *root)
     check_model(m, 1, 100, 50, 201, "init D=32 batch 1");
     check_step_graph(m, 5, 12, 202, "init D=32");
     check_step_graph(m, 1, 9, 203, "init D=32");
+    check_greedy(m, 1, 20, "init D=32");
+    check_greedy(m, 5, 20, "init D=32");
     mk_model_free(m);
 }
 
