@@ -34,11 +34,13 @@ _Static_assert((int)MK_MODALITY_ERR_NOMEM == (int)MK_ERR_NOMEM &&
 const struct mk_modality *mk_modality_builtin_text(void);
 const struct mk_modality *mk_modality_builtin_dna(void);
 const struct mk_modality *mk_modality_builtin_audio(void);
+const struct mk_modality *mk_modality_builtin_synthetic(void);
 
 static const struct mk_modality *(*const builtins[])(void) = {
     mk_modality_builtin_text,
     mk_modality_builtin_dna,
     mk_modality_builtin_audio,
+    mk_modality_builtin_synthetic,
 };
 enum { N_BUILTINS = sizeof builtins / sizeof builtins[0] };
 

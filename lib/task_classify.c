@@ -4,6 +4,9 @@
  * the true label ("" if unknown), the predicted
  * label and one probability per class. When labels are known, the accuracy and the confusion
  * matrix (rows: true class, columns: predicted) go to the log and to OUT/classify.json.
+ * classify.json and the log also give, labels or not, the Inception Score of the windows and
+ * the share classified with top probability >= 0.9 (lib/inception.h): the classifier-based
+ * score of generated samples (e.g. generated speech clips classified by a digit classifier).
  * Every window of the split is classified, in order (a record longer than data.seq_len
  * gives several rows with its id).
  */
@@ -12,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "train_loop.h"
+#include "inception.h"
 
 static int argmax(const float *p, int C)
 {
@@ -38,7 +42,8 @@ static void write_row(FILE *f, int jsonl, const struct mk_classifier *c, const c
 }
 
 static mk_status report(const struct mk_recipe *r, const struct mk_run_opts *o,
-                        const struct mk_classifier *c, const int64_t *conf)
+                        const struct mk_classifier *c, const int64_t *conf,
+                        const struct mk_inception *score)
 {
     int64_t total = 0, hits = 0;
     for (int i = 0; i < c->C; i++)
@@ -46,15 +51,20 @@ static mk_status report(const struct mk_recipe *r, const struct mk_run_opts *o,
             total += conf[i * c->C + j];
             hits += i == j ? conf[i * c->C + j] : 0;
         }
-    if (total == 0)
-        return MK_OK;
+    const double is = mk_inception_score(score), share = mk_inception_confident_share(score);
+    if (o->log && score->n)
+        fprintf(o->log, "inception score %.4f over %lld windows, %.4f of them with top "
+                "probability >= %.2f\n", is, (long long)score->n, share, score->threshold);
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
     if (!f)
         return mk_fail(MK_ERR_NOMEM, "out of memory");
-    fprintf(f, "{\"accuracy\": %.6f, \"n\": %lld, \"labels\": [", (double)hits / total,
-            (long long)total);
+    fprintf(f, "{\"windows\": %lld, \"inception_score\": %.6f, \"confident_share\": %.6f, "
+            "\"confident_threshold\": %.2f", (long long)score->n, is, share, score->threshold);
+    if (total)
+        fprintf(f, ", \"accuracy\": %.6f, \"n\": %lld", (double)hits / total, (long long)total);
+    fputs(", \"labels\": [", f);
     for (int i = 0; i < c->C; i++)
         fprintf(f, "%s\"%s\"", i ? ", " : "", c->labels.names[i]);
     fputs("], \"confusion\": [", f);
@@ -66,7 +76,7 @@ static mk_status report(const struct mk_recipe *r, const struct mk_run_opts *o,
     }
     fputs("]}\n", f);
     fclose(f);
-    if (o->log) {
+    if (o->log && total) {
         fprintf(o->log, "accuracy %.4f (%lld of %lld)\nconfusion (rows true, columns "
                 "predicted):\n", (double)hits / total, (long long)hits, (long long)total);
         for (int i = 0; i < c->C; i++) {
@@ -102,6 +112,9 @@ mk_status mk_task_classify(const struct mk_recipe *r, const struct mk_run_opts *
     const int C = st == MK_OK ? t.head->C : 0;
     float *probs = malloc((size_t)r->micro_batch * (C ? C : 1) * sizeof *probs);
     int64_t *conf = calloc((size_t)C * C + 1, sizeof *conf);
+    struct mk_inception score = {0};
+    if (st == MK_OK && mk_inception_init(&score, C, MK_CONFIDENT_THRESHOLD))
+        st = mk_fail(MK_ERR_NOMEM, "out of memory");
     FILE *f = st == MK_OK ? fopen(path, "w") : NULL;
     if (st == MK_OK && (!probs || !conf || !f))
         st = f ? mk_fail(MK_ERR_NOMEM, "out of memory") : mk_fail(MK_ERR_IO, "%s: cannot "
@@ -124,6 +137,7 @@ mk_status mk_task_classify(const struct mk_recipe *r, const struct mk_run_opts *
                 const struct mk_doc *d = &t.val.docs[t.batch.doc[b]];
                 const float *p = probs + (size_t)b * C;
                 write_row(f, jsonl, t.head, d->id, d->label, p);
+                mk_inception_add(&score, p);
                 if (d->label >= 0)
                     conf[d->label * C + argmax(p, C)]++;
             }
@@ -134,9 +148,10 @@ mk_status mk_task_classify(const struct mk_recipe *r, const struct mk_run_opts *
     if (st == MK_OK && o->log)
         fprintf(o->log, "wrote %s\n", path);
     if (st == MK_OK)
-        st = report(r, o, t.head, conf);
+        st = report(r, o, t.head, conf, &score);
     free(probs);
     free(conf);
+    mk_inception_free(&score);
     mk_batch_free(&t.batch);
     mk_data_free(&t.val);
     mk_classifier_free(t.head, t.m);

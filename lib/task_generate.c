@@ -124,11 +124,14 @@ mk_status mk_task_generate(const struct mk_recipe *r, const struct mk_run_opts *
     if (st == MK_OK)
         memcpy(seq, prompt, (size_t)n_prompt * sizeof *seq);
     /* the plugin's padding, BOS, mask and unknown tokens are never training targets: never
-     * sample them (EOS stays: it ends a sample) */
+     * sample them (EOS stays: it ends a sample). A plugin without BOS and EOS (audio) pads
+     * with one of its data classes (silence), which is sampled like any other. */
     const enum mk_special_token never[] = {MK_TOKEN_PAD, MK_TOKEN_BOS, MK_TOKEN_MASK, MK_TOKEN_UNK};
+    const int pad_is_data = mk_codec_special(r->codec, MK_TOKEN_BOS) < 0 &&
+                            mk_codec_special(r->codec, MK_TOKEN_EOS) < 0;
     int32_t suppress[4];
     int n_suppress = 0;
-    for (int k = 0; st == MK_OK && k < 4; k++) {
+    for (int k = pad_is_data; st == MK_OK && k < 4; k++) {
         int32_t id = mk_codec_special(r->codec, never[k]);
         if (id >= 0 && id != mk_codec_special(r->codec, MK_TOKEN_EOS))
             suppress[n_suppress++] = id;

@@ -1,8 +1,14 @@
-/* train_eval.c — validation during training: mean loss over the tokens (language model) or
- * over the sequences (classifier), and the classifier's accuracy, on task.eval.batches
- * micro-batches of the val split. When that budget covers the split, every window is taken
- * once, in order (the sampler wraps around to fill the last micro-batch; those rows are
- * masked out, targets and labels -1). A smaller budget takes a fixed random sample of
+/* train_eval.c — validation during training and task.kind eval: mean loss over the tokens
+ * (language model) or over the sequences (classifier), and accuracy, on task.eval.batches
+ * micro-batches of the val split. Accuracy is the classifier's, or for a language model on
+ * weighted data (the synthetic tasks, whose plugin weighs the answer tokens 1 and the rest
+ * 0, so only answers are targets) the token accuracy
+ *   accuracy = #{targets y_t : argmax_v logits[t, v] = y_t} / #targets
+ * and the exact match, the fraction of windows (one example each) whose targets are all
+ * right; the paper's tables report the token accuracy.
+ * When the task.eval.batches budget covers the split, every window is taken once, in order
+ * (the sampler wraps around to fill the last micro-batch; those rows are masked out, targets
+ * and labels -1). A smaller budget takes a fixed random sample of
  * windows from the whole split (seed 0, the same at every evaluation, so the curve compares
  * like with like): taken in order it would only ever see the first records — the first
  * genome of a species-classification split, say. The sampler is its own and touches nothing
@@ -11,6 +17,7 @@
  */
 #include "config.h"
 #include <math.h>
+#include <stdlib.h>
 #include "train_loop.h"
 
 /* Ignores rows [keep, B) of a batch: no targets, no label. */
@@ -25,11 +32,41 @@ static void mask_rows(struct mk_batch *b, int keep)
     }
 }
 
-mk_status mk_trainer_eval(struct trainer *t, const struct mk_dataset *ds, int64_t batches,
-                          double *loss, double *accuracy)
+/* The first index of the largest of x[0..n). */
+static int argmax(const float *x, int n)
+{
+    int best = 0;
+    for (int v = 1; v < n; v++)
+        if (x[v] > x[best])
+            best = v;
+    return best;
+}
+
+void mk_eval_count_hits(const struct mk_batch *b, const float *logits, int V, int64_t *hits,
+                        int64_t *scored, int64_t *exact, int64_t *rows)
+{
+    for (int r = 0; r < b->B; r++) {
+        int64_t row_targets = 0, row_hits = 0;
+        for (int t = 0; t < b->L; t++) {
+            const size_t i = (size_t)r * b->L + t;
+            if (b->targets[i] < 0)
+                continue;
+            row_targets++;
+            row_hits += argmax(logits + i * V, V) == b->targets[i];
+        }
+        *hits += row_hits;
+        *scored += row_targets;
+        *exact += row_targets > 0 && row_hits == row_targets;
+        *rows += row_targets > 0;
+    }
+}
+
+mk_status mk_trainer_evaluate(struct trainer *t, const struct mk_dataset *ds, int64_t batches,
+                              struct mk_eval_scores *out)
 {
     const struct mk_recipe *r = t->r;
-    const int lm = r->objective == MK_OBJ_LM;
+    const int lm = r->objective == MK_OBJ_LM, lm_acc = lm && ds->weights;
+    const int V = t->m->cfg.vocab_size;
     struct mk_sampler s;
     mk_sampler_init(&s, MK_SAMPLER_SEQUENTIAL, r->seq_len, lm, r->pack, 0);
     uint64_t windows = mk_sampler_epoch_size(&s, ds);
@@ -39,8 +76,12 @@ mk_status mk_trainer_eval(struct trainer *t, const struct mk_dataset *ds, int64_
         batches = max_batches;
     else
         mk_sampler_init(&s, MK_SAMPLER_RANDOM_WINDOW, r->seq_len, lm, r->pack, 0);
-    double sum = 0, count = 0, hits = 0;
-    mk_status st = MK_OK;
+    float *logits =
+        lm_acc ? malloc((size_t)r->micro_batch * r->seq_len * V * sizeof *logits) : NULL;
+    double sum = 0, count = 0;
+    int64_t hits = 0, scored = 0, exact = 0, rows = 0;
+    mk_status st = lm_acc && !logits ? mk_fail(MK_ERR_NOMEM, "out of memory for eval logits")
+                                     : MK_OK;
     for (int64_t i = 0; st == MK_OK && i < batches; i++) {
         st = mk_sampler_next(&s, ds, &t->batch, NULL, NULL);
         if (st != MK_OK)
@@ -53,9 +94,11 @@ mk_status mk_trainer_eval(struct trainer *t, const struct mk_dataset *ds, int64_
             float l = 0;
             /* validation reports the plain mean over every target: loss weights shape training only */
             st = mk_model_forward_packed(t->m, b->ids, b->has_reset ? b->reset : NULL, b->B,
-                                         b->L, b->targets, NULL, &l, NULL, NULL);
+                                         b->L, b->targets, NULL, &l, logits, NULL);
             sum += (double)l * (double)b->n_targets;
             count += (double)b->n_targets;
+            if (st == MK_OK && lm_acc)
+                mk_eval_count_hits(b, logits, V, &hits, &scored, &exact, &rows);
         } else {
             double l;
             int correct, n;
@@ -63,9 +106,25 @@ mk_status mk_trainer_eval(struct trainer *t, const struct mk_dataset *ds, int64_
             sum += l * n;
             count += n;
             hits += correct;
+            scored += n;
+            rows += n;
         }
     }
-    *loss = count > 0 ? sum / count : NAN;
-    *accuracy = !lm && count > 0 ? hits / count : NAN;
+    free(logits);
+    out->loss = count > 0 ? sum / count : NAN;
+    out->accuracy = (!lm || lm_acc) && scored > 0 ? (double)hits / (double)scored : NAN;
+    out->exact_match = lm_acc && rows > 0 ? (double)exact / (double)rows : NAN;
+    out->scored = scored;
+    out->windows = rows;
+    return st;
+}
+
+mk_status mk_trainer_eval(struct trainer *t, const struct mk_dataset *ds, int64_t batches,
+                          double *loss, double *accuracy)
+{
+    struct mk_eval_scores sc;
+    mk_status st = mk_trainer_evaluate(t, ds, batches, &sc);
+    *loss = sc.loss;
+    *accuracy = sc.accuracy;
     return st;
 }

@@ -41,6 +41,20 @@ mk_status mk_trainer_resume(struct trainer *t, int *found);
  * of the val split, from its start. */
 mk_status mk_trainer_eval(struct trainer *t, const struct mk_dataset *ds, int64_t batches,
                           double *loss, double *accuracy);
+/* The same with every score: for a language model on weighted data (answer tokens weight 1,
+ * the rest 0: the synthetic tasks), accuracy is argmax == target over the scored targets and
+ * exact_match the fraction of windows whose scored targets are all right (NaN otherwise). */
+struct mk_eval_scores {
+    double loss, accuracy, exact_match;
+    int64_t scored, windows; /* targets and windows counted */
+};
+mk_status mk_trainer_evaluate(struct trainer *t, const struct mk_dataset *ds, int64_t batches,
+                              struct mk_eval_scores *out);
+/* Counts the rows of b whose targets (>= 0) are all argmax of logits [B, L, V]: adds the
+ * right targets to *hits, the targets to *scored, rows all right to *exact and rows with a
+ * target to *rows. */
+void mk_eval_count_hits(const struct mk_batch *b, const float *logits, int V, int64_t *hits,
+                        int64_t *scored, int64_t *exact, int64_t *rows);
 
 /* The device of run.device. */
 mk_status mk_task_device(const struct mk_recipe *r, enum mk_device *dev, int *index);

@@ -9,8 +9,8 @@ T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 . "${MK_SRCDIR:-.}/tests/tap.sh"
 echo "1..9"
-check "plugins lists the three built-in modalities" sh -c \
-    "env -u MAMBAKIT_PLUGIN_PATH '$MK' plugins | grep -c ' built-in ' | grep -qx 3"
+check "plugins lists the four built-in modalities" sh -c \
+    "env -u MAMBAKIT_PLUGIN_PATH '$MK' plugins | grep -c ' built-in ' | grep -qx 4"
 check "plugins shows modules of \$MAMBAKIT_PLUGIN_PATH first and the built-in as shadowed" sh -c \
     "MAMBAKIT_PLUGIN_PATH='${MK_BUILDDIR:-.}/plugins/.libs' '$MK' plugins --paths > '$T/l' &&
      grep -q '^dna .*MAMBAKIT_PLUGIN_PATH' '$T/l' && grep -q 'file: .*dna.so' '$T/l' &&
