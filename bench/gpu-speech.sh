@@ -64,4 +64,7 @@ for d in "$runs"/speech-digits-* "$runs"/speech-score; do
     if [ -f "$d/classify.json" ]; then cp "$d/classify.json" "$OUT/$(basename "$d").classify.json"; fi
 done
 mkdir -p "$OUT/samples" && cp "$runs"/speech-generate/samples/*.wav "$OUT/samples/"
+# the picture: generated clips (top row) above one real test clip per digit
+"$MAMBAKIT" spectrogram -o "$OUT/spectrogram.png" "$runs/speech-generate/samples/*.wav" \
+    'datasets/sc09/test/*/*_0000?.wav'
 grep -E "bits_per_token|accuracy|inception" "$OUT"/*.log | tee "$OUT/results.txt"

@@ -38,6 +38,7 @@ int mk_cmd_init(int argc, char **argv);
 int mk_cmd_plot(int argc, char **argv);
 int mk_cmd_plugins(int argc, char **argv);
 int mk_cmd_run(int argc, char **argv);
+int mk_cmd_spectrogram(int argc, char **argv);
 int mk_cmd_tokenizer(int argc, char **argv);
 
 #endif

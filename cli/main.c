@@ -16,6 +16,7 @@ static const struct mk_command commands[] = {
     {"generate", "sample tokens from a model, streaming them as they come", mk_cmd_generate},
     {"init", "make a new model directory initialised as mamba_ssm does", mk_cmd_init},
     {"plot", "redraw OUT/curves.svg (loss, accuracy) from OUT/metrics.jsonl", mk_cmd_plot},
+    {"spectrogram", "draw audio clips' spectrograms as a PNG, one row per glob", mk_cmd_spectrogram},
     {"plugins", "list the modality plugins with their versions", mk_cmd_plugins},
     {"run", "run a recipe: train, fine-tune, classify, generate or eval", mk_cmd_run},
     {"tokenizer", "train, apply and inspect BPE tokenizers (tokenizer.json)", mk_cmd_tokenizer},

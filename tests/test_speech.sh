@@ -9,7 +9,7 @@ SRC=${MK_SRCDIR:-.}
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 . "$SRC/tests/tap.sh"
-echo "1..6"
+echo "1..8"
 for s in train val test; do mkdir -p "$T/datasets/sc09/$s/0" && : > "$T/datasets/sc09/$s/0/zero_00000.wav"; done
 cd "$T" || exit 1
 check "check speech-train.yaml" "$MK" check "$SRC/recipes/speech-train.yaml"
@@ -23,4 +23,15 @@ check "speech-train.yaml without the data names the missing glob" \
 check "synth_sc09.sh --help" sh -c "'$SRC/data/synth_sc09.sh' --help | grep -q 'mu-law'"
 check "synth_sc09.sh refuses a bad --format" status_is 2 "wav or ulaw" \
     "$SRC/data/synth_sc09.sh" --format mp3
+# spectrogram: a 1 s 440 Hz tone made by sox (in .ci/deps), drawn in two rows
+if command -v sox >/dev/null; then
+    check "spectrogram draws two rows of clips as a PNG" sh -c \
+        "sox -n -r 16000 -b 16 '$T/tone.wav' synth 1 sine 440 &&
+         '$MK' spectrogram -o '$T/s.png' '$T/tone.wav' '$T/tone.wav' >/dev/null &&
+         [ \"\$(head -c 4 '$T/s.png' | tail -c 3)\" = PNG ]"
+else
+    n=$((n + 1)); echo "ok $n - # SKIP spectrogram: no sox to make a clip"
+fi
+check "spectrogram names a glob that matches nothing" \
+    status_is 1 "no file matches 'nothing" "$MK" spectrogram -o "$T/x.png" 'nothing*.wav'
 [ "$failed" = 0 ]
