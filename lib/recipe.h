@@ -87,6 +87,7 @@ struct mk_recipe {
     double warmup, min_lr_ratio, decay_ratio;
     double grad_clip;
     int64_t eval_every, eval_batches;
+    int markov_order;          /* eval: task.baseline.markov_order, 0 = no baseline */
     int head_classes, head_pool, freeze_backbone;
     int task_split;            /* classify / eval: enum mk_split_id */
     char *predictions;         /* classify output (.tsv or .jsonl), NULL: OUT/predictions.tsv */

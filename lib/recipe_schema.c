@@ -66,6 +66,7 @@ const struct mk_rkey mk_recipe_keys[] = {
     {"task.grad_clip", MK_RT_FLOAT, OFF(grad_clip), "1.0", 0, 1e12, NULL, 0},
     {"task.eval.every", MK_RT_INT64, OFF(eval_every), "0", 0, 1e15, NULL, 0},
     {"task.eval.batches", MK_RT_INT64, OFF(eval_batches), "20", 0, 1e15, NULL, 0},
+    {"task.baseline.markov_order", MK_RT_INT, OFF(markov_order), "0", 0, 12, NULL, 0},
     {"task.head.classes", MK_RT_INT, OFF(head_classes), "0", 0, 1 << 20, NULL, 0},
     {"task.head.pool", MK_RT_ENUM, OFF(head_pool), "mean", 0, 0, "mean|last", 0},
     {"task.head.freeze_backbone", MK_RT_BOOL, OFF(freeze_backbone), "false", 0, 0, NULL, 0},

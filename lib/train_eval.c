@@ -78,7 +78,7 @@ mk_status mk_trainer_evaluate(struct trainer *t, const struct mk_dataset *ds, in
         mk_sampler_init(&s, MK_SAMPLER_RANDOM_WINDOW, r->seq_len, lm, r->pack, 0);
     float *logits =
         lm_acc ? malloc((size_t)r->micro_batch * r->seq_len * V * sizeof *logits) : NULL;
-    double sum = 0, count = 0;
+    double sum = 0, count = 0, markov[MK_MARKOV_MAX_ORDER] = {0};
     int64_t hits = 0, scored = 0, exact = 0, rows = 0;
     mk_status st = lm_acc && !logits ? mk_fail(MK_ERR_NOMEM, "out of memory for eval logits")
                                      : MK_OK;
@@ -99,6 +99,8 @@ mk_status mk_trainer_evaluate(struct trainer *t, const struct mk_dataset *ds, in
             count += (double)b->n_targets;
             if (st == MK_OK && lm_acc)
                 mk_eval_count_hits(b, logits, V, &hits, &scored, &exact, &rows);
+            if (t->markov)
+                mk_markov_score_batch(t->markov, b, markov);
         } else {
             double l;
             int correct, n;
@@ -114,6 +116,9 @@ mk_status mk_trainer_evaluate(struct trainer *t, const struct mk_dataset *ds, in
     out->loss = count > 0 ? sum / count : NAN;
     out->accuracy = (!lm || lm_acc) && scored > 0 ? (double)hits / (double)scored : NAN;
     out->exact_match = lm_acc && rows > 0 ? (double)exact / (double)rows : NAN;
+    for (int j = 0; j < MK_MARKOV_MAX_ORDER; j++)
+        out->markov_loss[j] = t->markov && j < mk_markov_order(t->markov) && count > 0
+                                  ? markov[j] / count : NAN;
     out->scored = scored;
     out->windows = rows;
     return st;

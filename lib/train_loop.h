@@ -10,6 +10,7 @@
 #include "model_internal.h"
 #include "optim.h"
 #include "train.h"
+#include "markov.h"
 
 struct trainer {
     const struct mk_recipe *r;
@@ -28,6 +29,7 @@ struct trainer {
     int accum;                     /* micro-batches per step */
     struct mk_metrics *metrics;
     struct mk_progress *progress;
+    struct mk_markov *markov;      /* eval: the Markov baseline scored on the same targets */
 };
 
 /* Saves the trainer as ckpt-STEP in run.out and updates `last`, keeping the newest
@@ -47,6 +49,8 @@ mk_status mk_trainer_eval(struct trainer *t, const struct mk_dataset *ds, int64_
 struct mk_eval_scores {
     double loss, accuracy, exact_match;
     int64_t scored, windows; /* targets and windows counted */
+    /* with t->markov: the mean loss of the order-j baseline over the same targets, j = 1.. */
+    double markov_loss[MK_MARKOV_MAX_ORDER];
 };
 mk_status mk_trainer_evaluate(struct trainer *t, const struct mk_dataset *ds, int64_t batches,
                               struct mk_eval_scores *out);
