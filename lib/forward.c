@@ -279,15 +279,19 @@ mk_status mk_model_step_greedy(struct mk_model *m, struct mk_state *s, const int
         if (!(st == MK_ERR_UNSUPPORTED && s->graph_off))
             return st;
     }
-    /* no graph: the logits come back and the pick is made here, as the CPU reference does */
+    /* no graph: the logits come back (into a buffer the state keeps, so decoding allocates
+     * nothing per token) and the pick is made here, as the CPU reference does */
     const size_t B = (size_t)s->B, V = (size_t)m->cfg.vocab_size;
-    float *logits = malloc(B * V * sizeof *logits);
-    if (!logits)
-        return mk_fail(MK_ERR_NOMEM, "out of memory for %zu x %zu logits", B, V);
-    mk_status st = mk_model_step(m, s, ids, logits);
+    if (s->greedy_n < B * V) {
+        free(s->greedy_logits);
+        s->greedy_n = 0;
+        if (!(s->greedy_logits = malloc(B * V * sizeof *s->greedy_logits)))
+            return mk_fail(MK_ERR_NOMEM, "out of memory for %zu x %zu logits", B, V);
+        s->greedy_n = B * V;
+    }
+    mk_status st = mk_model_step(m, s, ids, s->greedy_logits);
     if (st == MK_OK)
-        mk_ops_cpu()->argmax_rows(next, logits, B, (int)V);
-    free(logits);
+        mk_ops_cpu()->argmax_rows(next, s->greedy_logits, B, (int)V);
     return st;
 }
 

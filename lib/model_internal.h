@@ -124,6 +124,10 @@ struct mk_state {
     int graph_off;
     /* the CPU's fast step (lib/state.c): its scratch, made by the first step */
     struct mk_cpu_ws *cpu_ws;
+    /* mk_model_step_greedy without a graph: host logits [B, V] (greedy_n floats), made by its
+     * first call */
+    float *greedy_logits;
+    size_t greedy_n;
 };
 
 /* The CPU's fast one-token step (lib/state.c): batch 1, one OpenMP parallel region per token,

@@ -58,6 +58,7 @@ void mk_state_free(struct mk_state *s)
     if (s->graph && s->ops->graph_free)
         s->ops->graph_free(s->graph);
     cpu_ws_free(s->cpu_ws);
+    free(s->greedy_logits);
     free(s);
 }
 
