@@ -3,10 +3,7 @@
 # on the golden Hugging Face model (loss and greedy ids equal transformers'), init, and clear
 # errors with the documented exit codes (1 failure, 2 bad usage).
 set -u
-MK=${MK_BUILDDIR:-.}/cli/mambakit
 G=${MK_GOLDEN:-tests/data/golden}/tiny
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
 . "${MK_SRCDIR:-.}/tests/tap.sh"
 echo "1..18"
 check "mambakit --help lists the commands" sh -c "'$MK' --help | grep -q generate"
@@ -35,7 +32,6 @@ else
     n=$((n + 1)); echo "ok $n - # SKIP a GPU may be present"
 fi
 # recipes: run, check, plot (paths in recipes are relative to the source tree)
-SRC=${MK_SRCDIR:-.}
 R="--set task.max_steps=4 --set data.micro_batch=2 --set data.seq_len=32 --set task.eval.every=2 --set run.out=$T/run --set run.device=cpu"
 check "check prints the resolved recipe" sh -c "cd '$SRC' && '$MK' check recipes/text-lm.yaml | grep -q 'max_steps: 400'"
 check "run trains from a recipe and writes metrics, curves and checkpoints" sh -c \

@@ -3,10 +3,6 @@
 # the listing with origins and shadowing, training a BPE tokenizer.json, encode/decode round
 # trips of UTF-8 text, and errors with the documented exit codes (1 failure, 2 bad usage).
 set -u
-MK=${MK_BUILDDIR:-.}/cli/mambakit
-SRC=${MK_SRCDIR:-.}
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
 . "${MK_SRCDIR:-.}/tests/tap.sh"
 echo "1..9"
 check "plugins lists the four built-in modalities" sh -c \

@@ -5,11 +5,7 @@
 # out-of-range Markov order is refused; and a tiny model trains and is evaluated with the
 # Markov baseline, whose orders 1..3 appear in eval.json.
 set -u
-MK=${MK_BUILDDIR:-.}/cli/mambakit
-SRC=${MK_SRCDIR:-.}
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-. "$SRC/tests/tap.sh"
+. "${MK_SRCDIR:-.}/tests/tap.sh"
 echo "1..5"
 for g in E.Coli/DH1 E.Coli/MG1655-K12 V.Cholerae/H1 V.Cholerae/O395 S.Aureus/COL S.Aureus/N315 \
          H.Pylori/G27 H.Pylori/ELS37; do

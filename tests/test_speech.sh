@@ -4,11 +4,7 @@
 # (`mambakit check` does not read the audio); speech-generate.yaml is checked against a fresh
 # `mambakit init` model; data/synth_sc09.sh answers --help and refuses a bad argument.
 set -u
-MK=${MK_BUILDDIR:-.}/cli/mambakit
-SRC=${MK_SRCDIR:-.}
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-. "$SRC/tests/tap.sh"
+. "${MK_SRCDIR:-.}/tests/tap.sh"
 echo "1..8"
 for s in train val test; do mkdir -p "$T/datasets/sc09/$s/0" && : > "$T/datasets/sc09/$s/0/zero_00000.wav"; done
 cd "$T" || exit 1

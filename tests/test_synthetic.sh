@@ -5,11 +5,7 @@
 # 16 per selective-copying example), and bench/gpu-synthetic.sh on the CPU with a 2-step
 # budget (a step budget, not a time limit: the test must not depend on the machine's speed).
 set -u
-MK=${MK_BUILDDIR:-.}/cli/mambakit
-SRC=${MK_SRCDIR:-.}
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-. "$SRC/tests/tap.sh"
+. "${MK_SRCDIR:-.}/tests/tap.sh"
 echo "1..8"
 cd "$SRC" || exit 1
 check "check recipes/selective-copying.yaml" "$MK" check recipes/selective-copying.yaml
