@@ -18,19 +18,9 @@
 #include <string.h>
 #include <time.h>
 #include "mambakit.h"
+#define BENCH_NAME "bench_decode"
+#include "util.h"
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static void die(const char *what)
-{
-    fprintf(stderr, "bench_decode: %s: %s\n", what, mk_last_error());
-    exit(1);
-}
 
 /* 8 greedy steps against the first maximum of the plain step's logits, on two states */
 static void check_greedy(struct mk_model *m, int B, int V)

@@ -38,22 +38,12 @@
 #include <omp.h>
 #endif
 #include "mambakit.h"
+#define BENCH_NAME "bench_model"
+#include "util.h"
 #include "ops.h"
 #include "model_internal.h"
 #include "optim.h"
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static void die(const char *what)
-{
-    fprintf(stderr, "bench_model: %s: %s\n", what, mk_last_error());
-    exit(1);
-}
 
 /* Stepping 4 tokens must give the logits of one forward (relative tol). */
 static void check_consistency(struct mk_model *m, const int32_t *ids, int V, double tol,
