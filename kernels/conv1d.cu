@@ -3,19 +3,30 @@
  * Reset rule (as conv1d_ref.c): `lo(t)` is the earliest time step t may read — the last reset
  * s <= t, else -(K-1) with a carried state (times -(K-1)..-1 are the state) or 0 without one.
  * Only resets in (t-(K-1), t] can cut a tap, so lo(t) looks back K-1 steps at most.
- *   forward : one thread per (b, t, e): a = bias + sum_{tau >= lo(t)} w[e,k] x[b,tau,e],
- *             tau = t-(K-1)+k; out = SiLU(a). Then one thread per (b, e) writes the new state
- *             (the last K-1 inputs, 0 before lo(L-1)), after every output has read the old one.
- *             L = 1 with a state (decoding): both in one thread per (b, e), one launch.
- *   backward: dact(t) = dout s (1 + a (1 - s)), s = sigmoid(a), a recomputed.
- *             dx: one thread per (b, tau, e) gathers dact(t) w[e,k] over t = tau+(K-1)-k
- *             with tau >= lo(t). dw, dbias: one thread per (b, chunk of CONV_T steps, e) sums
- *             dact(t) x(tau) and dact(t) into partials, added in order by mk_cuda_colsum.
+ *
+ * Sequences (L > 1): one thread per (b, chunk of CONV_T steps, e) walks its chunk in time
+ * order, so every input is loaded once (plus a halo of K-1 before the chunk) and the loads of
+ * a warp are 32 consecutive channels. The thread keeps a sliding window of the last CONV_KMAX
+ * inputs, newest last: tap k of K sits at CONV_KMAX-K+k and the weights are placed to match
+ * (zeros in front), so shifts and sums are fixed-size and stay in registers. A reset at s
+ * empties the window before x[s] enters, which cuts exactly the taps tau < lo(t).
+ *   forward : a(t) = bias + sum_j wpos[j] window[j]; out = SiLU(a). Then one thread per (b, e)
+ *             writes the new state (the last K-1 inputs, 0 before lo(L-1)).
+ *   backward: dact(t) = dout s (1 + a (1 - s)), s = sigmoid(a), a recomputed by the same
+ *             window walk over [t0, t1 + K-1) (the K-1 steps past the chunk feed its dx), kept
+ *             in shared memory, one column per thread. The walk also sums the chunk's dw and
+ *             dbias partials (dact times each tap, and dact), added in order by a second
+ *             kernel. dx(tau) = sum_j dact(tau+j) w[K-1-j] over the t = tau+j that tau
+ *             reaches: walking tau downwards, a window of dact(tau..tau+K-1) is emptied when a
+ *             reset at tau+1 cuts every later t off from tau.
+ * Decoding (L = 1 with a state): one thread per (b, e) computes the output from the old window
+ * and shifts the window in place (one launch).
  */
 #include "cuda_common.cuh"
 
 #define CONV_KMAX 8
-#define CONV_T 64
+#define CONV_T 64          /* steps per thread (chunk) */
+#define CONV_BWD_THREADS 64 /* threads per block of the backward: 64 x 71 floats of dact */
 
 struct conv_args {
     const float *x, *state, *w, *bias, *dout;
@@ -55,24 +66,74 @@ __device__ __forceinline__ float conv_preact(const conv_args &c, int b, int t, i
     return a;
 }
 
-__device__ __forceinline__ float conv_dact(const conv_args &c, int b, int t, int e,
-                                           float xin[CONV_KMAX])
+/* x(tau) enters the window (newest last); a reset at tau first empties it */
+__device__ __forceinline__ void conv_push(const conv_args &c, int b, int tau, int e,
+                                          float win[CONV_KMAX])
 {
-    float a = conv_preact(c, b, t, e, xin), s = mk_sigmoidf(a);
-    return c.dout[((size_t)b * c.L + t) * c.E + e] * s * (1.0f + a * (1.0f - s));
+    const float v = c.x[((size_t)b * c.L + tau) * c.ld_x + e];
+    const bool cut = c.reset && c.reset[(size_t)b * c.L + tau];
+#pragma unroll
+    for (int j = 0; j < CONV_KMAX - 1; j++)
+        win[j] = cut ? 0.0f : win[j + 1];
+    win[CONV_KMAX - 1] = v;
+}
+
+/* window, before the first step of a chunk starting at t0: the state (t0 = 0) or the K-1
+ * inputs before t0, pushed in order so that resets among them cut as in lo(t) */
+__device__ __forceinline__ void conv_window_start(const conv_args &c, int b, int t0, int e,
+                                                  float win[CONV_KMAX])
+{
+#pragma unroll
+    for (int j = 0; j < CONV_KMAX; j++)
+        win[j] = 0.0f;
+    if (t0 == 0) { /* position p holds time p - CONV_KMAX, state[j] time j - (K-1) */
+        if (c.state)
+#pragma unroll
+            for (int p = 0; p < CONV_KMAX; p++) {
+                int j = p - CONV_KMAX + c.K - 1;
+                if (j >= 0)
+                    win[p] = c.state[((size_t)b * c.E + e) * (c.K - 1) + j];
+            }
+        return;
+    }
+    for (int tau = t0 - (c.K - 1); tau < t0; tau++)
+        conv_push(c, b, tau, e, win);
+}
+
+__device__ __forceinline__ float conv_window_dot(const float win[CONV_KMAX], const float wpos[CONV_KMAX])
+{
+    float a = 0.0f;
+#pragma unroll
+    for (int j = 0; j < CONV_KMAX; j++)
+        a += wpos[j] * win[j];
+    return a;
+}
+
+/* wpos[CONV_KMAX-K+k] = w[e,k], zeros in front */
+__device__ __forceinline__ void conv_weights(const conv_args &c, int e, float wpos[CONV_KMAX])
+{
+#pragma unroll
+    for (int j = 0; j < CONV_KMAX; j++) {
+        int k = j - (CONV_KMAX - c.K);
+        wpos[j] = k >= 0 ? c.w[(size_t)e * c.K + k] : 0.0f;
+    }
 }
 
 __global__ void conv1d_fwd_kernel(float *out, conv_args c)
 {
-    size_t n = (size_t)c.B * c.L * c.E;
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
-         i += (size_t)gridDim.x * blockDim.x) {
-        int e = (int)(i % c.E);
-        size_t bt = i / c.E;
-        int t = (int)(bt % c.L), b = (int)(bt / c.L);
-        float xin[CONV_KMAX];
-        float a = conv_preact(c, b, t, e, xin);
-        out[i] = a * mk_sigmoidf(a);
+    int e = blockIdx.x * blockDim.x + threadIdx.x;
+    if (e >= c.E)
+        return;
+    int b = blockIdx.z, t0 = blockIdx.y * CONV_T, t1 = min(t0 + CONV_T, c.L);
+    float win[CONV_KMAX], wpos[CONV_KMAX];
+    conv_weights(c, e, wpos);
+    const float bias = c.bias ? c.bias[e] : 0.0f;
+    conv_window_start(c, b, t0, e, win);
+#pragma unroll 4
+    for (int t = t0; t < t1; t++) {
+        conv_push(c, b, t, e, win);
+        float a = bias + conv_window_dot(win, wpos);
+        out[((size_t)b * c.L + t) * c.E + e] = a * mk_sigmoidf(a);
     }
 }
 
@@ -139,7 +200,7 @@ extern "C" void mk_cuda_conv1d_fwd(float *out, float *state, const float *x, int
         MK_LAUNCH_CHECK();
         return;
     }
-    conv1d_fwd_kernel<<<mk_cuda_blocks((size_t)B * L * E, 256), 256, 0, s>>>(out, c);
+    conv1d_fwd_kernel<<<dim3((E + 127) / 128, (L + CONV_T - 1) / CONV_T, B), 128, 0, s>>>(out, c);
     MK_LAUNCH_CHECK();
     if (state && K > 1) {
         conv1d_state_kernel<<<mk_cuda_blocks((size_t)B * E, 256), 256, 0, s>>>(state, c);
@@ -147,49 +208,60 @@ extern "C" void mk_cuda_conv1d_fwd(float *out, float *state, const float *x, int
     }
 }
 
-/* dx[b,tau,e] += sum_k dact(tau+(K-1)-k) w[e,k]  over t < L with tau >= lo(t) */
-__global__ void conv1d_dx_kernel(float *dx, int ld_dx, conv_args c)
+/* The backward walk of one chunk (header): dact into shared memory (one column per thread),
+ * dw/dbias partials part[(b * nch + chunk), e, 0..K], then dx of the chunk's steps. */
+__global__ void __launch_bounds__(CONV_BWD_THREADS)
+conv1d_bwd_kernel(float *dx, int ld_dx, float *part, conv_args c, int nch)
 {
-    size_t n = (size_t)c.B * c.L * c.E;
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
-         i += (size_t)gridDim.x * blockDim.x) {
-        int e = (int)(i % c.E);
-        size_t bt = i / c.E;
-        int tau = (int)(bt % c.L), b = (int)(bt / c.L);
-        float g = 0.0f, xin[CONV_KMAX];
-        for (int k = 0; k < c.K; k++) {
-            int t = tau + (c.K - 1) - k;
-            if (t >= c.L || tau < conv_lo(c, b, t))
-                continue;
-            g += conv_dact(c, b, t, e, xin) * c.w[(size_t)e * c.K + k];
-        }
-        dx[bt * ld_dx + e] += g;
-    }
-}
-
-/* part[(b * nch + j), e, k] = sum_t dact x(tau_k); part[.., e, K] = sum_t dact */
-__global__ void conv1d_dw_kernel(float *part, conv_args c, int nch)
-{
+    __shared__ float dact[CONV_T + CONV_KMAX - 1][CONV_BWD_THREADS];
     int e = blockIdx.x * blockDim.x + threadIdx.x;
     if (e >= c.E)
         return;
-    int j = blockIdx.y, b = blockIdx.z, t0 = j * CONV_T;
-    int t1 = t0 + CONV_T < c.L ? t0 + CONV_T : c.L;
-    float sw[CONV_KMAX + 1] = {0};
-    for (int t = t0; t < t1; t++) {
-        float xin[CONV_KMAX];
-        float d = conv_dact(c, b, t, e, xin);
+    float *col = &dact[0][threadIdx.x];
+    int b = blockIdx.z, j = blockIdx.y, t0 = j * CONV_T, t1 = min(t0 + CONV_T, c.L);
+    int top = min(t1 + c.K - 1, c.L); /* dact is needed on [t0, top) */
+    float win[CONV_KMAX], wpos[CONV_KMAX], sw[CONV_KMAX + 1] = {0};
+    conv_weights(c, e, wpos);
+    const float bias = c.bias ? c.bias[e] : 0.0f;
+    conv_window_start(c, b, t0, e, win);
+#pragma unroll 4
+    for (int t = t0; t < top; t++) {
+        conv_push(c, b, t, e, win);
+        float a = bias + conv_window_dot(win, wpos), s = mk_sigmoidf(a);
+        float d = c.dout[((size_t)b * c.L + t) * c.E + e] * s * (1.0f + a * (1.0f - s));
+        col[(t - t0) * CONV_BWD_THREADS] = d;
+        if (t < t1) {
 #pragma unroll
-        for (int k = 0; k < CONV_KMAX; k++)
-            sw[k] += d * xin[k];
-        sw[CONV_KMAX] += d;
+            for (int p = 0; p < CONV_KMAX; p++)
+                sw[p] += d * win[p];
+            sw[CONV_KMAX] += d;
+        }
     }
-    float *p = part + (((size_t)b * nch + j) * c.E + e) * (c.K + 1);
+    float *pp = part + (((size_t)b * nch + j) * c.E + e) * (c.K + 1);
 #pragma unroll
-    for (int k = 0; k < CONV_KMAX; k++)
-        if (k < c.K)
-            p[k] = sw[k];
-    p[c.K] = sw[CONV_KMAX];
+    for (int p = 0; p < CONV_KMAX; p++) { /* window position p is tap k = p - (CONV_KMAX-K) */
+        int k = p - (CONV_KMAX - c.K);
+        if (k >= 0)
+            pp[k] = sw[p];
+    }
+    pp[c.K] = sw[CONV_KMAX];
+    /* dx: D[q] = dact(tau + q), reaching tau through tap K-1-q, i.e. weight wpos[CONV_KMAX-1-q] */
+    float D[CONV_KMAX] = {0};
+#pragma unroll 4
+    for (int tau = top - 1; tau >= t0; tau--) {
+        const bool cut = tau + 1 < c.L && c.reset && c.reset[(size_t)b * c.L + tau + 1];
+#pragma unroll
+        for (int q = CONV_KMAX - 1; q > 0; q--)
+            D[q] = cut ? 0.0f : D[q - 1];
+        D[0] = col[(tau - t0) * CONV_BWD_THREADS];
+        if (tau < t1) {
+            float g = 0.0f;
+#pragma unroll
+            for (int q = 0; q < CONV_KMAX; q++)
+                g += D[q] * wpos[CONV_KMAX - 1 - q];
+            dx[((size_t)b * c.L + tau) * ld_dx + e] += g;
+        }
+    }
 }
 
 /* dw [E, K] and dbias [E] from the partials [rows, E, K+1] */
@@ -220,13 +292,12 @@ extern "C" void mk_cuda_conv1d_bwd(float *dx, int ld_dx, float *dw, float *dbias
         return;
     conv_args c = {x, state, w, bias, dout, reset, ld_x, B, L, E, K};
     cudaStream_t s = mk_cuda_stream();
-    conv1d_dx_kernel<<<mk_cuda_blocks((size_t)B * L * E, 256), 256, 0, s>>>(dx, ld_dx, c);
-    MK_LAUNCH_CHECK();
     int nch = (L + CONV_T - 1) / CONV_T, rows = B * nch;
     float *part = (float *)mk_cuda_scratch((size_t)rows * E * (K + 1) * sizeof(float));
     if (!part)
         return;
-    conv1d_dw_kernel<<<dim3((E + 127) / 128, nch, B), 128, 0, s>>>(part, c, nch);
+    conv1d_bwd_kernel<<<dim3((E + CONV_BWD_THREADS - 1) / CONV_BWD_THREADS, nch, B),
+                        CONV_BWD_THREADS, 0, s>>>(dx, ld_dx, part, c, nch);
     MK_LAUNCH_CHECK();
     conv1d_dw_final_kernel<<<mk_cuda_blocks((size_t)E * (K + 1), 256), 256, 0, s>>>(
         dw, dbias, part, rows, E, K);

@@ -377,6 +377,8 @@ int main(void)
     test_linear(77, 96, 80, 130, 150, 1, 1);
     test_linear(1000, 64, 200, 64, 70, 1, 1);
     test_linear(2048, 768, 1536, 768, 768, 0, 1);
+    test_linear(3000, 64, 50280, 80, 96, 1, 1); /* rows in 3 chunks of bf16 copies (linear.cu) */
+    test_linear(600, 96, 80, 130, 150, 1, 1);   /* bf16 copies of an odd stride: scalar rounding */
     /* the decoding GEMV (M <= 8): float4 rows, K split over warps (small N), a strided input
      * (dt_proj reads x_proj's output), odd K and strides (scalar loads), bias */
     test_linear(1, 768, 3072, 768, 768, 0, 0);
@@ -388,8 +390,18 @@ int main(void)
     test_conv1d(2, 37, 96, 4, 1, 5);
     test_conv1d(3, 130, 40, 3, 0, 0);
     test_conv1d(2, 200, 33, 4, 0, 17);
+    /* the chunked kernels (64 steps a thread): state and resets across chunk edges, halos
+     * shorter than K-1 at the end, K = 1 and 2, many chunks */
+    test_conv1d(2, 300, 70, 4, 1, 13);
+    test_conv1d(3, 65, 130, 4, 1, 3);
+    test_conv1d(1, 129, 16, 2, 1, 7);
+    test_conv1d(2, 100, 8, 1, 0, 5);
+    test_conv1d(1, 1000, 24, 4, 1, 50);
     /* scan: L = 1 (decode), odd L, tails of every chunk size, E tails, N = 5 / 16 / 64 */
     test_scan(1, 1, 64, 16, 1, 1, 0);
+    test_scan(3, 1, 70, 5, 1, 1, 2);   /* the step's lane groups: G = 8 for N = 5, resets */
+    test_scan(2, 1, 33, 64, 0, 1, 0);  /* G = 32, two states a lane */
+    test_scan(64, 1, 96, 16, 1, 0, 0); /* a decoding batch, no state */
     test_scan(2, 37, 96, 16, 1, 1, 7);
     test_scan(3, 70, 130, 5, 0, 0, 0);
     test_scan(2, 100, 48, 64, 1, 1, 0);
