@@ -1,7 +1,15 @@
 /* linear.cu — CUDA nn.Linear through cuBLAS (contract: linear.h). By default plain fp32:
  * CUBLAS_COMPUTE_32F (no TF32), so it matches the CPU BLAS to fp32 rounding. In the backend's
- * bf16 GEMM mode (set_gemm_precision, ops.h) CUBLAS_COMPUTE_32F_FAST_16BF: same fp32 storage
- * and accumulation, bf16 tensor-core products (relative error ~1e-2 of the output's scale).
+ * bf16 GEMM mode (set_gemm_precision, ops.h) both operands are rounded to bf16 copies in
+ * scratch memory and multiplied on bf16 tensor cores with fp32 accumulation into the fp32
+ * outputs (relative error ~1e-2 of the output's scale). (cuBLAS's COMPUTE_32F_FAST_16BF on
+ * fp32 operands picks TF32 kernels on sm_90, at half the bf16 rate.) W is rounded once per
+ * call; the rows (tokens) go through in chunks whose bf16 copies fit LIN_BF16_BYTES, so the
+ * LM head's 16384 x 50280 gradient is never copied whole. Rounding W costs ~6 bytes of traffic
+ * per weight, which the faster product repays only from ~500 rows (the TF32 product saves
+ * M x 2.5 fs per weight at ~400 vs ~800 TFLOP/s; the copy costs 6 B / 4.8 TB/s = 1.25 ps):
+ * below LIN_BF16_MIN_ROWS rows (decoding batches) the bf16 mode keeps FAST_16BF on the fp32
+ * operands.
  *
  * Row-major X [M, K] (row stride ld) is column-major X^T [K, M] (leading dimension ld), so with
  * W [N, K] row-major = column-major W^T [K, N]:
@@ -14,18 +22,117 @@
  * reads W once, bias included, and is recorded into the step's graph without a workspace.
  */
 #include <limits.h>
+#include <cuda_bf16.h>
 #include "cuda_common.cuh"
 
 #define LIN_ROWS 64
+#define LIN_BF16_BYTES (128u << 20) /* bf16 copies of one chunk of rows */
+#define LIN_BF16_MIN_ROWS 512
+
+/* C = A B + beta C in cuBLAS's column-major terms; A, B and C of type `type` (fp32 or bf16
+ * operands, C always fp32), fp32 accumulation */
+static void gemm_typed(cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
+                       const void *A, int lda, const void *B, int ldb, cudaDataType type,
+                       float beta, float *C, int ldc)
+{
+    const float one = 1.0f;
+    const cublasComputeType_t ct = type == CUDA_R_32F && mk_cuda_gemm_bf16()
+                                       ? CUBLAS_COMPUTE_32F_FAST_16BF : CUBLAS_COMPUTE_32F;
+    MK_CK(cublasGemmEx(mk_cuda_blas(), ta, tb, m, n, k, &one, A, type, lda, B, type, ldb, &beta,
+                       C, CUDA_R_32F, ldc, ct, CUBLAS_GEMM_DEFAULT));
+}
 
 static void gemm(cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, const float *A,
                  int lda, const float *B, int ldb, float beta, float *C, int ldc)
 {
-    const float one = 1.0f;
-    MK_CK(cublasGemmEx(mk_cuda_blas(), ta, tb, m, n, k, &one, A, CUDA_R_32F, lda, B, CUDA_R_32F,
-                       ldb, &beta, C, CUDA_R_32F, ldc,
-                       mk_cuda_gemm_bf16() ? CUBLAS_COMPUTE_32F_FAST_16BF : CUBLAS_COMPUTE_32F,
-                       CUBLAS_GEMM_DEFAULT));
+    gemm_typed(ta, tb, m, n, k, A, lda, B, ldb, CUDA_R_32F, beta, C, ldc);
+}
+
+/* dst [rows, cols] packed bf16 = src [rows, cols] with row stride ld, rounded to nearest;
+ * VEC = 4: four values a thread (cols, ld and both pointers multiples of 4 elements) */
+template <int VEC>
+__global__ void to_bf16_kernel(__nv_bfloat16 *dst, const float *src, int rows, int cols, int ld)
+{
+    const int step = gridDim.x * blockDim.x * VEC;
+    for (int r = blockIdx.y; r < rows; r += gridDim.y)
+        for (int c = (blockIdx.x * blockDim.x + threadIdx.x) * VEC; c < cols; c += step) {
+            if (VEC == 4) {
+                const float4 v = *(const float4 *)(src + (size_t)r * ld + c);
+                __nv_bfloat162 *d = (__nv_bfloat162 *)(dst + (size_t)r * cols + c);
+                d[0] = __floats2bfloat162_rn(v.x, v.y);
+                d[1] = __floats2bfloat162_rn(v.z, v.w);
+            } else {
+                dst[(size_t)r * cols + c] = __float2bfloat16_rn(src[(size_t)r * ld + c]);
+            }
+        }
+}
+
+/* a bf16 copy of src [rows, cols] (row stride ld) in scratch memory, or NULL (recorded) */
+static __nv_bfloat16 *bf16_copy(const float *src, int rows, int cols, int ld)
+{
+    __nv_bfloat16 *d = (__nv_bfloat16 *)mk_cuda_scratch((size_t)rows * cols * sizeof *d);
+    if (!d)
+        return NULL;
+    const bool vec = cols % 4 == 0 && ld % 4 == 0 && (uintptr_t)src % 16 == 0;
+    const int per_block = 256 * (vec ? 4 : 1), bx = (cols + per_block - 1) / per_block;
+    dim3 grid(bx < 16 ? bx : 16, rows < 65535 ? rows : 65535);
+    if (vec)
+        to_bf16_kernel<4><<<grid, 256, 0, mk_cuda_stream()>>>(d, src, rows, cols, ld);
+    else
+        to_bf16_kernel<1><<<grid, 256, 0, mk_cuda_stream()>>>(d, src, rows, cols, ld);
+    MK_LAUNCH_CHECK();
+    return d;
+}
+
+/* rows of one chunk in bf16 mode: the copies of in [mc, K] and dout/out [mc, N] fit the budget */
+static int bf16_chunk_rows(int K, int N)
+{
+    size_t mc = LIN_BF16_BYTES / (2 * ((size_t)K + N));
+    return mc < 64 ? 64 : mc > INT_MAX ? INT_MAX : (int)mc;
+}
+
+/* bf16 mode forward: out [M, N] (+)= in W^T over chunks of rows */
+static void linear_fwd_bf16(float *out, const float *in, int ld_in, const float *W, size_t M,
+                            int K, int N, float beta)
+{
+    __nv_bfloat16 *w16 = bf16_copy(W, N, K, K);
+    const int mc = bf16_chunk_rows(K, 0);
+    for (size_t m0 = 0; w16 && m0 < M; m0 += mc) {
+        const int rows = M - m0 < (size_t)mc ? (int)(M - m0) : mc;
+        __nv_bfloat16 *x16 = bf16_copy(in + m0 * ld_in, rows, K, ld_in);
+        if (!x16)
+            break;
+        gemm_typed(CUBLAS_OP_T, CUBLAS_OP_N, N, rows, K, w16, K, x16, K, CUDA_R_16BF, beta,
+                   out + m0 * N, N);
+        mk_cuda_scratch_free(x16);
+    }
+    mk_cuda_scratch_free(w16);
+}
+
+/* bf16 mode backward: din (+)= dout W, dW += in^T dout, over chunks of rows */
+static void linear_bwd_bf16(float *din, int ld_din, float *dW, const float *dout,
+                            const float *in, int ld_in, const float *W, size_t M, int K, int N)
+{
+    __nv_bfloat16 *w16 = din ? bf16_copy(W, N, K, K) : NULL;
+    if (din && !w16)
+        return;
+    const int mc = bf16_chunk_rows(K, N);
+    for (size_t m0 = 0; m0 < M; m0 += mc) {
+        const int rows = M - m0 < (size_t)mc ? (int)(M - m0) : mc;
+        __nv_bfloat16 *g16 = bf16_copy(dout + m0 * N, rows, N, N);
+        __nv_bfloat16 *x16 = g16 ? bf16_copy(in + m0 * ld_in, rows, K, ld_in) : NULL;
+        if (x16 && din)
+            gemm_typed(CUBLAS_OP_N, CUBLAS_OP_N, K, rows, N, w16, K, g16, N, CUDA_R_16BF, 1.0f,
+                       din + m0 * ld_din, ld_din);
+        if (x16)
+            gemm_typed(CUBLAS_OP_N, CUBLAS_OP_T, K, N, rows, x16, K, g16, N, CUDA_R_16BF, 1.0f,
+                       dW, K);
+        mk_cuda_scratch_free(x16);
+        mk_cuda_scratch_free(g16);
+        if (!x16)
+            break;
+    }
+    mk_cuda_scratch_free(w16);
 }
 
 static int rows_fit(size_t M)
@@ -58,7 +165,10 @@ extern "C" void mk_cuda_linear_fwd(float *out, const float *in, int ld_in, const
                                                                                   N);
         MK_LAUNCH_CHECK();
     }
-    gemm(CUBLAS_OP_T, CUBLAS_OP_N, N, (int)M, K, W, K, in, ld_in, bias ? 1.0f : 0.0f, out, N);
+    if (mk_cuda_gemm_bf16() && M >= LIN_BF16_MIN_ROWS)
+        linear_fwd_bf16(out, in, ld_in, W, M, K, N, bias ? 1.0f : 0.0f);
+    else
+        gemm(CUBLAS_OP_T, CUBLAS_OP_N, N, (int)M, K, W, K, in, ld_in, bias ? 1.0f : 0.0f, out, N);
 }
 
 /* part[j, n] = sum over rows j*LIN_ROWS.. of src[m, n] */
@@ -80,9 +190,13 @@ extern "C" void mk_cuda_linear_bwd(float *din, int ld_din, float *dW, float *dbi
 {
     if (M == 0 || !rows_fit(M))
         return;
-    if (din)
-        gemm(CUBLAS_OP_N, CUBLAS_OP_N, K, (int)M, N, W, K, dout, N, 1.0f, din, ld_din);
-    gemm(CUBLAS_OP_N, CUBLAS_OP_T, K, N, (int)M, in, ld_in, dout, N, 1.0f, dW, K);
+    if (mk_cuda_gemm_bf16() && M >= LIN_BF16_MIN_ROWS) {
+        linear_bwd_bf16(din, ld_din, dW, dout, in, ld_in, W, M, K, N);
+    } else {
+        if (din)
+            gemm(CUBLAS_OP_N, CUBLAS_OP_N, K, (int)M, N, W, K, dout, N, 1.0f, din, ld_din);
+        gemm(CUBLAS_OP_N, CUBLAS_OP_T, K, N, (int)M, in, ld_in, dout, N, 1.0f, dW, K);
+    }
     if (!dbias)
         return;
     int rows = (int)((M + LIN_ROWS - 1) / LIN_ROWS);
