@@ -31,7 +31,7 @@
  * order (no atomics): the backward is deterministic.
  * For N <= 16 the backward's pass 3 is scan_bwd16_kernel (one lane per channel, chunks of 32,
  * checkpoints every 4 steps, dB/dC by warp butterfly; see there), pass 1 runs with NS = 16.
- * L = 1 (decoding) skips the passes: scan_step_kernel, one thread per (b, e).
+ * L = 1 (decoding) skips the passes: scan_step_kernel, a group of lanes per (b, e).
  */
 #ifndef MK_SCAN_KERNELS_CUH
 #define MK_SCAN_KERNELS_CUH
@@ -856,27 +856,38 @@ template <typename T, int NS> static void scan_fwd_ns(T *out, float *state, scan
     mk_cuda_scratch_free(scr);
 }
 
-/* L = 1 (decoding): one thread per (b, e), the N states in a loop, no chunk passes; accurate
- * expf/log1pf as in the reference (one step: the cost is the launch). */
-template <typename T> __global__ void scan_step_kernel(T *out, float *state, scan_args<T> a)
+/* L = 1 (decoding): a group of G lanes per (b, e) (G = N rounded up to a power of two, at
+ * most 32; lane j owns states n = j, j + G, ...), so the state [B, E, N] is read and written
+ * in whole rows and the N exps run in parallel:
+ *   h_n = exp(dt A_n) h_n + dt u B_n,  y = sum_n C_n h_n  (shuffle sum over the group),
+ *   out = (y + D u) SiLU(z)
+ * accurate expf/log1pf as in the reference (one step: the cost is latency, not work). */
+template <typename T> __global__ void scan_step_kernel(T *out, float *state, scan_args<T> a, int G)
 {
-    int i = blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= a.B * a.E)
-        return;
-    int b = i / a.E, e = i % a.E;
-    size_t o = (size_t)b * a.E + e;
-    float u = ldf(a.u, o), x = ldf(a.delta, o) + a.delta_bias[e];
-    float dt = x > 20.0f ? x : log1pf(expf(x)), dtu = dt * u;
-    bool keep = state && !(a.reset && a.reset[b]);
-    float y = 0.0f;
-    for (int n = 0; n < a.N; n++) {
-        float A = -expf(a.A_log[(size_t)e * a.N + n]);
-        size_t r = (size_t)b * a.ld_bc + n, si = o * a.N + n;
-        float h = expf(dt * A) * (keep ? state[si] : 0.0f) + dtu * ldf(a.Bm, r);
-        y += ldf(a.Cm, r) * h;
-        if (state)
-            state[si] = h;
+    size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+    const int j = (int)(i & (G - 1));
+    const size_t o = i >> (__ffs(G) - 1); /* (b, e) */
+    const bool live = o < (size_t)a.B * a.E;
+    const int b = live ? (int)(o / a.E) : 0, e = live ? (int)(o % a.E) : 0;
+    float y = 0.0f, u = 0.0f;
+    if (live) {
+        u = ldf(a.u, o);
+        float x = ldf(a.delta, o) + a.delta_bias[e];
+        float dt = x > 20.0f ? x : log1pf(expf(x)), dtu = dt * u;
+        bool keep = state && !(a.reset && a.reset[b]);
+        for (int n = j; n < a.N; n += G) {
+            float A = -expf(a.A_log[(size_t)e * a.N + n]);
+            size_t r = (size_t)b * a.ld_bc + n, si = o * a.N + n;
+            float h = expf(dt * A) * (keep ? state[si] : 0.0f) + dtu * ldf(a.Bm, r);
+            y += ldf(a.Cm, r) * h;
+            if (state)
+                state[si] = h;
+        }
     }
+    for (int k = G >> 1; k > 0; k >>= 1) /* groups are aligned runs of G lanes of one warp */
+        y += __shfl_xor_sync(0xffffffffu, y, k, G);
+    if (!live || j)
+        return;
     y += a.Dskip[e] * u;
     if (a.z) {
         float zv = ldf(a.z, (size_t)b * a.ld_z + e);
@@ -885,13 +896,24 @@ template <typename T> __global__ void scan_step_kernel(T *out, float *state, sca
     stf(out, o, y);
 }
 
+/* lanes per (b, e) of the step: N rounded up to a power of two, at most a warp */
+static inline int scan_step_lanes(int N)
+{
+    int G = 1;
+    while (G < N && G < 32)
+        G <<= 1;
+    return G;
+}
+
 template <typename T> static void scan_fwd_launch(T *out, float *state, const scan_args<T> &a)
 {
     if ((size_t)a.B * a.L * a.E == 0)
         return;
     if (a.L == 1) {
-        scan_step_kernel<T><<<mk_cuda_blocks((size_t)a.B * a.E, 128), 128, 0, mk_cuda_stream()>>>(
-            out, state, a);
+        const int G = scan_step_lanes(a.N);
+        const size_t threads = (size_t)a.B * a.E * G;
+        scan_step_kernel<T><<<(unsigned)((threads + 127) / 128), 128, 0, mk_cuda_stream()>>>(
+            out, state, a, G);
         MK_LAUNCH_CHECK();
         return;
     }
