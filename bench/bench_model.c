@@ -363,12 +363,57 @@ static void row(const char *what, double value, const char *unit, double anchor,
         printf("%-34s %12.*f %-10s %12s %8s\n", what, prec, value, unit, "-", "-");
 }
 
+/* wants: whether --only (NULL: everything) asks for the group of rows named what */
+static int wants(const char *only, const char *what)
+{
+    return !only || !strcmp(only, what);
+}
+
+/* The CUDA rows beside the official mamba_ssm figures (--only: one group, for profiling). */
+static void gpu_rows(struct mk_model *m, const int32_t *ids, int reps, int idx, const char *only)
+{
+    printf("%-34s %12s %-10s %12s %8s\n", "what", "ours", "unit", "anchor", "ratio");
+    if (wants(only, "train")) {
+        row("train fwd+bwd 8 x 2048", 8 * 2048 / time_train(m, ids, 8, 2048, reps), "tokens/s", 164e3, 0);
+        /* nothing is freed between steps, so what is in use now is the training peak (without
+         * an optimizer's two moments: + 1.0 GiB for AdamW on this model) */
+        size_t used = 0, total = 0;
+        if (mk_cuda_mem_info(idx, &used, &total) == MK_OK)
+            row("train 8 x 2048: GPU memory in use", used / 1073741824.0, "GiB", 14.7, 1);
+    }
+    if (wants(only, "decode")) {
+        row("decode batch 1", 1e3 * time_decode(m, ids, 1, 200), "ms/token", 0.70, 1);
+        row("decode batch 64", 64 / time_decode(m, ids, 64, 100), "tokens/s", 76e3, 0);
+        if (!getenv("MK_NO_CUDA_GRAPH")) { /* the same without the CUDA graph, for comparison */
+            setenv("MK_NO_CUDA_GRAPH", "1", 1);
+            row("decode batch 1 (no graph)", 1e3 * time_decode(m, ids, 1, 200), "ms/token", 0.70, 1);
+            row("decode batch 64 (no graph)", 64 / time_decode(m, ids, 64, 100), "tokens/s", 76e3, 0);
+            unsetenv("MK_NO_CUDA_GRAPH");
+        }
+    }
+    if (wants(only, "prefill"))
+        row("prefill 1 x 65536 (no logits)", 65536 / time_prefill(m, ids, 1, 65536, 3), "tokens/s", 790e3, 0);
+    printf("anchors: official mamba_ssm 2.3.2 bf16 on one H100 80GB (decode with CUDA graphs)\n");
+}
+
 int main(int argc, char **argv)
 {
     int layers = 24, reps = 0;
-    const char *device = "cpu", *precision = "fp32";
+    const char *device = "cpu", *precision = "fp32", *only = NULL;
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            printf("usage: bench_model [--device cpu|cuda[:N]] [--precision fp32|bf16] [--layers N]\n"
+                   "                   [--reps N] [--only train|decode|prefill]\n"
+                   "Times a Mamba-130M-shaped model (d_model 768, vocab 50280, random weights) and prints\n"
+                   "each figure beside its anchor (llama.cpp on the CPU, official mamba_ssm on CUDA) and\n"
+                   "the ratio. --precision bf16 (CUDA): bf16 tensor-core GEMMs. --only (CUDA): one group of\n"
+                   "rows, for profiling.\n");
+            return 0;
+        }
     for (int i = 1; i + 1 < argc; i += 2) {
-        if (!strcmp(argv[i], "--layers"))
+        if (!strcmp(argv[i], "--only"))
+            only = argv[i + 1];
+        else if (!strcmp(argv[i], "--layers"))
             layers = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--device"))
             device = argv[i + 1];
@@ -412,28 +457,10 @@ int main(int argc, char **argv)
             die("precision");
         check_consistency(m, ids, V, 5e-2, "bf16");
     }
-    if (gpu) {
-        printf("%-34s %12s %-10s %12s %8s\n", "what", "ours", "unit", "anchor", "ratio");
-        reps = reps ? reps : 10;
-        row("train fwd+bwd 8 x 2048", 8 * 2048 / time_train(m, ids, 8, 2048, reps), "tokens/s", 164e3, 0);
-        /* nothing is freed between steps, so what is in use now is the training peak (without
-         * an optimizer's two moments: + 1.0 GiB for AdamW on this model) */
-        size_t used = 0, total = 0;
-        if (mk_cuda_mem_info(idx, &used, &total) == MK_OK)
-            row("train 8 x 2048: GPU memory in use", used / 1073741824.0, "GiB", 14.7, 1);
-        row("decode batch 1", 1e3 * time_decode(m, ids, 1, 200), "ms/token", 0.70, 1);
-        row("decode batch 64", 64 / time_decode(m, ids, 64, 100), "tokens/s", 76e3, 0);
-        if (!getenv("MK_NO_CUDA_GRAPH")) { /* the same without the CUDA graph, for comparison */
-            setenv("MK_NO_CUDA_GRAPH", "1", 1);
-            row("decode batch 1 (no graph)", 1e3 * time_decode(m, ids, 1, 200), "ms/token", 0.70, 1);
-            row("decode batch 64 (no graph)", 64 / time_decode(m, ids, 64, 100), "tokens/s", 76e3, 0);
-            unsetenv("MK_NO_CUDA_GRAPH");
-        }
-        row("prefill 1 x 65536 (no logits)", 65536 / time_prefill(m, ids, 1, 65536, 3), "tokens/s", 790e3, 0);
-        printf("anchors: official mamba_ssm 2.3.2 bf16 on one H100 80GB (decode with CUDA graphs)\n");
-    } else {
+    if (gpu)
+        gpu_rows(m, ids, reps ? reps : 10, idx, only);
+    else
         cpu_rows(m, ids, reps ? reps : 5);
-    }
     mk_model_free(m);
     free(ids);
     return 0;
