@@ -111,12 +111,11 @@ static double time_train(struct mk_model *m, const int32_t *ids, int B, int L, i
     int32_t *targets = malloc((size_t)B * L * sizeof *targets);
     mk_next_token_targets(targets, ids, B, L);
     float loss;
-    if (mk_model_zero_grads(m) != MK_OK || mk_model_forward(m, ids, B, L, targets, &loss, NULL, NULL) != MK_OK ||
-        mk_model_backward(m) != MK_OK)
+    if (mk_model_zero_grads(m) != MK_OK || mk_model_forward_backward(m, ids, B, L, targets, &loss) != MK_OK)
         die("train step");
     double t0 = now();
     for (int r = 0; r < reps; r++)
-        if (mk_model_forward(m, ids, B, L, targets, &loss, NULL, NULL) != MK_OK || mk_model_backward(m) != MK_OK)
+        if (mk_model_forward_backward(m, ids, B, L, targets, &loss) != MK_OK)
             die("train step");
     free(targets);
     return (now() - t0) / reps;
@@ -215,16 +214,15 @@ static double gemm_macs_per_token(const struct mk_config *c)
     return c->n_layer * (2 * E * D + X * E + E * R + D * E) + (double)c->vocab_size * D;
 }
 
-/* Seconds per training step as the trainer does it: zero grads, forward with targets,
- * backward, AdamW. */
+/* Seconds per training step as the trainer does it: zero grads, forward and backward in one
+ * call, AdamW. */
 static double time_train_adamw(struct mk_model *m, struct mk_optim *o, const int32_t *ids,
                                const int32_t *targets, int B, int L)
 {
     float loss;
     double t0 = now();
     if (mk_model_zero_grads(m) != MK_OK ||
-        mk_model_forward(m, ids, B, L, targets, &loss, NULL, NULL) != MK_OK ||
-        mk_model_backward(m) != MK_OK)
+        mk_model_forward_backward(m, ids, B, L, targets, &loss) != MK_OK)
         die("train step");
     mk_optim_step(o, m->params, m->grads, 1e-5f, 1.0f);
     if (m->ops->sync() != MK_OK)

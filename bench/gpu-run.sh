@@ -6,7 +6,7 @@
 #
 #   sh bench/gpu-run.sh [GPUDIR]       (run from the repository root on the GPU machine)
 # GPUDIR (default .gpu, git-ignored, carried with the call) holds test_cuda_ops, test_golden,
-# test_step, bench_model, bench_scan and lib/ (libmambakit.so.0 and what bundle-libs copied),
+# test_step, test_head_chunks, bench_model, bench_scan and lib/ (libmambakit.so.0 and what bundle-libs copied),
 # built here for sm_90 — the GPU machine has no libtool, libyaml or jansson. .anchors/ holds the
 # anchor scripts in anchors/ and the official sources (anchors/fetch_sources.sh); a
 # .anchors/.anchors/prebuilt/ from an earlier call's export skips the 2.5-minute build.
@@ -43,6 +43,7 @@ if has tests; then
     grep -E '^# (max|bf16)' "$OUT/test_cuda_ops.log" | head -8
     MK_GOLDEN=tests/data/golden tap test_golden timeout 300 "$G/test_golden"
     MK_GOLDEN=tests/data/golden tap test_step timeout 200 "$G/test_step"
+    [ -x "$G/test_head_chunks" ] && tap test_head_chunks timeout 200 "$G/test_head_chunks"
 fi
 snap
 if has model; then

@@ -88,10 +88,13 @@ mk_status mk_model_backward(struct mk_model *m)
     const struct mk_config *c = &m->cfg;
     struct mk_acts *a = &m->acts;
     const size_t T = (size_t)m->fwd_B * m->fwd_L;
-    /* head: logits = normed_f · W^T; the logits buffer holds d(loss)/d(logits) */
-    m->ops->zero(a->dnormed, T * c->d_model * sizeof(float));
-    m->ops->linear_bwd(a->dnormed, c->d_model, m->g.head, NULL, a->logits, a->normed_f,
-                       c->d_model, m->p.head, T, c->d_model, c->vocab_size);
+    /* head: logits = normed_f · W^T, recomputed chunk by chunk with the loss's gradient
+     * (unless mk_model_forward_backward took it in the forward) */
+    if (!m->fwd_head_grad) {
+        m->ops->zero(a->dnormed, T * c->d_model * sizeof(float));
+        mk_head_chunks(m, T, 1);
+    }
+    m->fwd_head_grad = 0;
     return backbone_backward(m);
 }
 

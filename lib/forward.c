@@ -7,8 +7,9 @@
  *   [x | z] = in_proj(h);  u = SiLU(conv1d(x));  [dt_raw | B | C] = x_proj(u)
  *   delta = dt_proj(dt_raw);  y = scan(u, delta + dt_bias, A, B, C, D) · SiLU(z);  out_proj(y)
  * When targets are given (and no recurrent state), every layer keeps its activations for
- * backward and the fused cross-entropy leaves d(loss)/d(logits) in the logits buffer;
- * otherwise all layers share one set of buffers. mk_model_forward_features stops after the
+ * backward and the head and its loss run over the rows in chunks (lib/head.c), which backward
+ * runs again for the gradient (mk_model_forward_backward takes it in the forward's chunks
+ * instead); otherwise all layers share one set of buffers. mk_model_forward_features stops after the
  * final norm for task heads of their own (classification).
  */
 #include <stdlib.h>
@@ -57,35 +58,6 @@ static mk_status check_inputs(const struct mk_model *m, const int32_t *ids,
     return MK_OK;
 }
 
-/* (Weighted) mean cross-entropy over non-ignored targets: sum_t w_t CE_t / sum_t w_t, w = 1
- * without weights; leaves dlogits in place, scaled for that mean. */
-static mk_status head_loss(struct mk_model *m, const int32_t *targets, const float *weights,
-                           size_t T, float *loss)
-{
-    struct mk_acts *a = &m->acts;
-    double count = 0;
-    for (size_t i = 0; i < T; i++)
-        count += targets[i] >= 0 ? (weights ? weights[i] : 1.0) : 0.0;
-    mk_status st = m->ops->upload(a->targets, targets, T * sizeof(int32_t));
-    if (st == MK_OK && weights)
-        st = m->ops->upload(a->weights, weights, T * sizeof(float));
-    if (st != MK_OK)
-        return st;
-    m->ops->cross_entropy(a->losses, a->logits, a->logits, a->targets, weights ? a->weights : NULL,
-                          T, m->cfg.vocab_size, count > 0 ? (float)(1.0 / count) : 0.0f);
-    float *host = malloc(T * sizeof(float));
-    if (!host)
-        return mk_fail(MK_ERR_NOMEM, "out of memory reading losses");
-    st = m->ops->download(host, a->losses, T * sizeof(float));
-    double sum = 0;
-    for (size_t i = 0; st == MK_OK && i < T; i++)
-        sum += host[i];
-    free(host);
-    if (loss)
-        *loss = count > 0 ? (float)(sum / count) : 0.0f;
-    return st;
-}
-
 /* The kernels of the embedding, the layers and the final norm over the ids already in the
  * activations (dev_reset: the reset mask there, or NULL). */
 static void backbone_ops(struct mk_model *m, const uint8_t *dev_reset, int B, int L, int keep,
@@ -112,13 +84,13 @@ static void backbone_ops(struct mk_model *m, const uint8_t *dev_reset, int B, in
 /* Embedding, the layers and the final norm: leaves normed_f [T, D] in the activations. With
  * keep, every layer keeps its activations for backward. */
 static mk_status run_backbone(struct mk_model *m, const int32_t *ids, const uint8_t *reset,
-                              int B, int L, int keep, int need_head, struct mk_state *s)
+                              int B, int L, int keep, size_t head_rows, struct mk_state *s)
 {
     const struct mk_ops *ops = m->ops;
     const struct mk_config *c = &m->cfg;
     const size_t T = (size_t)B * L;
-    m->fwd_ready = 0;
-    mk_status st = mk_model_reserve_acts(m, T, keep ? c->n_layer : 1, need_head, keep);
+    m->fwd_ready = m->fwd_head_grad = 0;
+    mk_status st = mk_model_reserve_acts(m, T, keep ? c->n_layer : 1, head_rows, keep);
     if (st != MK_OK)
         return st;
     struct mk_acts *a = &m->acts;
@@ -136,9 +108,11 @@ static mk_status run_backbone(struct mk_model *m, const int32_t *ids, const uint
     return MK_OK;
 }
 
-mk_status mk_model_forward_packed(struct mk_model *m, const int32_t *ids, const uint8_t *reset,
-                                  int B, int L, const int32_t *targets, const float *weights,
-                                  float *loss, float *logits, struct mk_state *s)
+/* The forward; with head_grad, the head's chunks also leave d(loss)/d(normed_f) in
+ * acts.dnormed and add the head's gradient (a backward of the backbone must follow). */
+static mk_status forward(struct mk_model *m, const int32_t *ids, const uint8_t *reset, int B,
+                         int L, const int32_t *targets, const float *weights, float *loss,
+                         float *logits, struct mk_state *s, int head_grad)
 {
     const struct mk_ops *ops = m->ops;
     const struct mk_config *c = &m->cfg;
@@ -146,23 +120,57 @@ mk_status mk_model_forward_packed(struct mk_model *m, const int32_t *ids, const 
     if (st != MK_OK)
         return st;
     const size_t T = (size_t)B * L;
-    const int keep = targets && !s, need_head = targets || logits;
-    st = run_backbone(m, ids, reset, B, L, keep, need_head, s);
+    const int keep = targets && !s;
+    /* all T rows of logits when they are wanted, else the head's chunk for the loss */
+    const size_t head_rows = logits ? T : targets ? (T < MK_HEAD_CHUNK_ROWS ? T : MK_HEAD_CHUNK_ROWS) : 0;
+    st = run_backbone(m, ids, reset, B, L, keep, head_rows, s);
     if (st != MK_OK)
         return st;
     struct mk_acts *a = &m->acts;
-    if (need_head) {
+    if (targets)
+        st = mk_head_targets(m, targets, weights, T);
+    if (st == MK_OK && logits) {
         ops->linear_fwd(a->logits, a->normed_f, c->d_model, m->p.head, NULL, T, c->d_model,
                         c->vocab_size);
-        if (logits)
-            st = ops->download(logits, a->logits, T * (size_t)c->vocab_size * sizeof(float));
-        if (st == MK_OK && targets)
-            st = head_loss(m, targets, weights, T, loss);
+        st = ops->download(logits, a->logits, T * (size_t)c->vocab_size * sizeof(float));
+    }
+    if (st == MK_OK && targets && head_grad) {
+        st = m->grads ? MK_OK : mk_model_zero_grads(m);
+        ops->zero(a->dnormed, T * c->d_model * sizeof(float));
+    }
+    if (st == MK_OK && targets) {
+        mk_head_chunks(m, T, head_grad);
+        st = mk_head_loss(m, T, loss);
     }
     if (st == MK_OK)
         st = ops->sync();
     m->fwd_ready = st == MK_OK && keep ? MK_FWD_LM : 0;
+    m->fwd_head_grad = m->fwd_ready && head_grad;
     return st;
+}
+
+mk_status mk_model_forward_packed(struct mk_model *m, const int32_t *ids, const uint8_t *reset,
+                                  int B, int L, const int32_t *targets, const float *weights,
+                                  float *loss, float *logits, struct mk_state *s)
+{
+    return forward(m, ids, reset, B, L, targets, weights, loss, logits, s, 0);
+}
+
+mk_status mk_model_forward_backward_packed(struct mk_model *m, const int32_t *ids,
+                                           const uint8_t *reset, int B, int L,
+                                           const int32_t *targets, const float *weights,
+                                           float *loss)
+{
+    if (!targets)
+        return mk_fail(MK_ERR_INVALID, "forward_backward needs targets");
+    mk_status st = forward(m, ids, reset, B, L, targets, weights, loss, NULL, NULL, 1);
+    return st != MK_OK ? st : mk_model_backward(m);
+}
+
+mk_status mk_model_forward_backward(struct mk_model *m, const int32_t *ids, int B, int L,
+                                    const int32_t *targets, float *loss)
+{
+    return mk_model_forward_backward_packed(m, ids, NULL, B, L, targets, NULL, loss);
 }
 
 mk_status mk_model_forward_features(struct mk_model *m, const int32_t *ids, const uint8_t *reset,
@@ -201,7 +209,7 @@ static int step_key_equal(const struct mk_step_key *x, const struct mk_step_key 
 {
     return x->m == y->m && x->params == y->params && x->block == y->block &&
            x->floats == y->floats && x->T == y->T && x->n_sets == y->n_sets &&
-           x->with_head == y->with_head && x->with_grads == y->with_grads &&
+           x->head_rows == y->head_rows && x->with_grads == y->with_grads &&
            x->need_head == y->need_head && x->D == y->D && x->V == y->V &&
            x->argmax == y->argmax;
 }
@@ -218,13 +226,13 @@ static mk_status step_graph(struct mk_model *m, struct mk_state *s, const int32_
     if (st != MK_OK)
         return st;
     m->fwd_ready = 0;
-    st = mk_model_reserve_acts(m, (size_t)B, 1, need_head, 0);
+    st = mk_model_reserve_acts(m, (size_t)B, 1, need_head ? (size_t)B : 0, 0);
     if (st != MK_OK)
         return st;
     struct mk_acts *a = &m->acts;
     const struct mk_step_key key = {
         .m = m, .params = m->params, .block = a->block, .floats = a->floats, .T = a->T,
-        .n_sets = a->n_sets, .with_head = a->with_head, .with_grads = a->with_grads,
+        .n_sets = a->n_sets, .head_rows = a->head_rows, .with_grads = a->with_grads,
         .need_head = need_head, .D = c->d_model, .V = c->vocab_size, .argmax = greedy,
     };
     if (s->graph && !step_key_equal(&key, &s->graph_key)) {

@@ -148,6 +148,11 @@ void mk_next_token_targets(int32_t *targets, const int32_t *ids, int B, int L);
 /* Backward of the mean cross-entropy of the last forward (with targets): accumulates
  * d(loss)/d(param) into the gradient block. */
 mk_status mk_model_backward(struct mk_model *m);
+/* A training step's forward and backward in one call (same loss and gradients as
+ * mk_model_forward with targets then mk_model_backward): the LM head's gradient is taken
+ * chunk by chunk while its logits are at hand, instead of recomputing them in backward. */
+mk_status mk_model_forward_backward(struct mk_model *m, const int32_t *ids, int B, int L,
+                                    const int32_t *targets, float *loss);
 mk_status mk_model_zero_grads(struct mk_model *m);
 
 /* ---- recurrent state (conv window + SSM state per layer, per sequence) ---------------- */

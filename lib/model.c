@@ -183,7 +183,7 @@ static void layout_acts(struct mk_acts *a, struct carver *c, const struct mk_con
     a->resid_f = carve(c, T * D);
     a->rstd_f = carve(c, T);
     a->normed_f = carve(c, T * D);
-    a->logits = a->with_head ? carve(c, T * V) : NULL;
+    a->logits = a->head_rows ? carve(c, a->head_rows * V) : NULL;
     a->losses = carve(c, T);
     a->weights = carve(c, T);
     if (a->with_grads) {
@@ -201,17 +201,17 @@ static void layout_acts(struct mk_acts *a, struct carver *c, const struct mk_con
     a->reset = (uint8_t *)carve(c, (T + 3) / 4);
 }
 
-mk_status mk_model_reserve_acts(struct mk_model *m, size_t T, int n_sets, int with_head,
+mk_status mk_model_reserve_acts(struct mk_model *m, size_t T, int n_sets, size_t head_rows,
                                 int with_grads)
 {
     struct mk_acts *a = &m->acts;
-    if (a->block && T <= a->T && n_sets <= a->n_sets && (!with_head || a->with_head) &&
+    if (a->block && T <= a->T && n_sets <= a->n_sets && head_rows <= a->head_rows &&
         (!with_grads || a->with_grads))
         return MK_OK;
     struct mk_acts want = {0};
     want.T = T > a->T ? T : a->T;
     want.n_sets = n_sets > a->n_sets ? n_sets : a->n_sets;
-    want.with_head = with_head || a->with_head;
+    want.head_rows = head_rows > a->head_rows ? head_rows : a->head_rows;
     want.with_grads = with_grads || a->with_grads;
     want.set = calloc((size_t)want.n_sets, sizeof *want.set);
     if (!want.set)

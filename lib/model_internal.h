@@ -52,12 +52,13 @@ struct mk_acts {
     size_t floats;         /* size of block */
     size_t T;              /* tokens the block is sized for */
     int n_sets;            /* layer sets in the block */
-    int with_head;         /* logits [T, V] allocated */
+    size_t head_rows;      /* rows of logits allocated (0: none; see MK_HEAD_CHUNK_ROWS) */
     int with_grads;        /* backward scratch allocated */
     struct mk_layer_acts *set; /* [n_sets] */
     float *mix;            /* [T, D] mixer output (consumed by the next add) */
     float *resid_f, *rstd_f, *normed_f; /* final norm: [T, D], [T], [T, D] */
-    float *logits;         /* [T, V]; after a forward with targets: d(loss)/d(logits) */
+    float *logits;         /* [head_rows, V]: all T rows when the caller wants logits, else
+                            * one chunk of the head (lib/head.c) */
     float *losses;         /* [T] per-token cross-entropy */
     float *weights;        /* [T] per-token loss weights (backend copy), when given */
     /* backward scratch */
@@ -96,6 +97,9 @@ struct mk_model {
     /* what the last forward left for backward: fwd_ready is MK_FWD_LM or MK_FWD_FEATURES
      * after a forward that kept its activations, 0 otherwise */
     int fwd_B, fwd_L, fwd_ready, fwd_has_reset;
+    double fwd_weight_sum; /* sum of the weights of the last forward's non-ignored targets */
+    int fwd_weighted;      /* it had per-token loss weights (in acts.weights) */
+    int fwd_head_grad;     /* it already took the head's gradient (mk_model_forward_backward) */
     struct mk_cpu_lowp *lowp; /* CPU decoding weights in f16 / 8 bits, or NULL (fp32) */
 };
 
@@ -107,7 +111,8 @@ struct mk_step_key {
     const struct mk_model *m;
     const float *params, *block;
     size_t floats, T;
-    int n_sets, with_head, with_grads, need_head, D, V;
+    size_t head_rows;
+    int n_sets, with_grads, need_head, D, V;
     int argmax; /* the greedy step: the head's argmax per row into acts.targets */
 };
 
@@ -144,10 +149,21 @@ void mk_model_params_changed(struct mk_model *m);
 /* Points a view's tensors into `block` following the layout (grads share params' offsets). */
 void mk_model_bind(struct mk_model_params *view, const struct mk_model *m, float *block);
 
-/* Makes sure the activation block holds T tokens with n_sets layer sets, logits when
- * with_head and backward scratch when with_grads; grows (never shrinks) as needed. */
-mk_status mk_model_reserve_acts(struct mk_model *m, size_t T, int n_sets, int with_head,
+/* Makes sure the activation block holds T tokens with n_sets layer sets, head_rows rows of
+ * logits and backward scratch when with_grads; grows (never shrinks) as needed. */
+mk_status mk_model_reserve_acts(struct mk_model *m, size_t T, int n_sets, size_t head_rows,
                                 int with_grads);
+
+/* lib/head.c: the LM head and loss in chunks of at most MK_HEAD_CHUNK_ROWS rows (4096 x 50280
+ * floats = 824 MB; each chunk rounds W_head to bf16 once in the GPU's bf16 mode). mk_head_targets uploads the targets (and weights) and keeps their weight
+ * sum; mk_head_chunks runs the chunks over acts.normed_f: losses, and with grad also
+ * acts.dnormed (which it adds to) and the head's gradient; mk_head_loss reads the weighted
+ * mean loss back. */
+#define MK_HEAD_CHUNK_ROWS 4096
+mk_status mk_head_targets(struct mk_model *m, const int32_t *targets, const float *weights,
+                          size_t T);
+void mk_head_chunks(struct mk_model *m, size_t T, int grad);
+mk_status mk_head_loss(struct mk_model *m, size_t T, float *loss);
 
 /* Forward with an optional packed-document reset mask [B, L] (reset[b,t] = 1 starts a new
  * document at t: no state crosses it) and optional per-token loss weights [B, L] (the loss is
@@ -156,6 +172,12 @@ mk_status mk_model_reserve_acts(struct mk_model *m, size_t T, int n_sets, int wi
 mk_status mk_model_forward_packed(struct mk_model *m, const int32_t *ids, const uint8_t *reset,
                                   int B, int L, const int32_t *targets, const float *weights,
                                   float *loss, float *logits, struct mk_state *state);
+
+/* mk_model_forward_backward with a reset mask and loss weights (as mk_model_forward_packed). */
+mk_status mk_model_forward_backward_packed(struct mk_model *m, const int32_t *ids,
+                                           const uint8_t *reset, int B, int L,
+                                           const int32_t *targets, const float *weights,
+                                           float *loss);
 
 /* For task heads of their own (classification): a forward that keeps every activation and
  * stops after the final norm; *features points to normed_f [B, L, D] in backend memory, valid

@@ -122,11 +122,9 @@ static mk_status train_step(struct trainer *t, float lr, double *loss, double *n
             sum += l;
         } else if (st == MK_OK) {
             float l = 0;
-            st = mk_model_forward_packed(t->m, b->ids, b->has_reset ? b->reset : NULL, b->B,
-                                         b->L, b->targets, b->has_weights ? b->weights : NULL,
-                                         &l, NULL, NULL);
-            if (st == MK_OK)
-                st = mk_model_backward(t->m);
+            st = mk_model_forward_backward_packed(t->m, b->ids, b->has_reset ? b->reset : NULL,
+                                                  b->B, b->L, b->targets,
+                                                  b->has_weights ? b->weights : NULL, &l);
             sum += l;
         }
     }
