@@ -78,11 +78,14 @@ mk_status mk_task_eval(const struct mk_recipe *r, const struct mk_run_opts *o)
         st = mk_trainer_evaluate(&t, &t.val, r->eval_batches, &sc);
     if (st == MK_OK) {
         loss = sc.loss;
-        char acc[160] = ""; /* answer-weighted data (synthetic tasks): see train_eval.c */
-        if (!isnan(sc.accuracy))
+        char acc[160] = ""; /* weighted data (synthetic tasks, DNA): see train_eval.c */
+        if (!isnan(sc.accuracy) && !isnan(sc.exact_match))
             snprintf(acc, sizeof acc, ", \"accuracy\": %.9g, \"exact_match\": %.9g, "
                      "\"answers\": %lld, \"examples\": %lld", sc.accuracy, sc.exact_match,
                      (long long)sc.scored, (long long)sc.windows);
+        else if (!isnan(sc.accuracy))
+            snprintf(acc, sizeof acc, ", \"accuracy\": %.9g, \"targets\": %lld", sc.accuracy,
+                     (long long)sc.scored);
         const double bpt = loss / log(2.0), bpb = bpt / bytes_per_token(r, &t.val);
         char mk[512] = "";
         if (t.markov)

@@ -4,8 +4,10 @@
  * weighted data (the synthetic tasks, whose plugin weighs the answer tokens 1 and the rest
  * 0, so only answers are targets) the token accuracy
  *   accuracy = #{targets y_t : argmax_v logits[t, v] = y_t} / #targets
- * and the exact match, the fraction of windows (one example each) whose targets are all
- * right; the paper's tables report the token accuracy.
+ * and, where the weights are answer masks (every weight 0 or 1: one example a window), the
+ * exact match, the fraction of windows whose targets are all right; the paper's tables report
+ * the token accuracy. (Soft weights, as DNA's soft-masked bases get, leave only the accuracy:
+ * there a window is no example.)
  * When the task.eval.batches budget covers the split, every window is taken once, in order
  * (the sampler wraps around to fill the last micro-batch; those rows are masked out, targets
  * and labels -1). A smaller budget takes a fixed random sample of
@@ -61,11 +63,21 @@ void mk_eval_count_hits(const struct mk_batch *b, const float *logits, int V, in
     }
 }
 
+/* whether the loss weights are answer masks: each 0 or 1 */
+static int answer_masks(const struct mk_dataset *ds)
+{
+    for (size_t i = 0; i < ds->n_tokens; i++)
+        if (ds->weights[i] != 0.0f && ds->weights[i] != 1.0f)
+            return 0;
+    return 1;
+}
+
 mk_status mk_trainer_evaluate(struct trainer *t, const struct mk_dataset *ds, int64_t batches,
                               struct mk_eval_scores *out)
 {
     const struct mk_recipe *r = t->r;
     const int lm = r->objective == MK_OBJ_LM, lm_acc = lm && ds->weights;
+    const int examples = lm_acc && answer_masks(ds);
     const int V = t->m->cfg.vocab_size;
     struct mk_sampler s;
     mk_sampler_init(&s, MK_SAMPLER_SEQUENTIAL, r->seq_len, lm, r->pack, 0);
@@ -115,7 +127,7 @@ mk_status mk_trainer_evaluate(struct trainer *t, const struct mk_dataset *ds, in
     free(logits);
     out->loss = count > 0 ? sum / count : NAN;
     out->accuracy = (!lm || lm_acc) && scored > 0 ? (double)hits / (double)scored : NAN;
-    out->exact_match = lm_acc && rows > 0 ? (double)exact / (double)rows : NAN;
+    out->exact_match = examples && rows > 0 ? (double)exact / (double)rows : NAN;
     for (int j = 0; j < MK_MARKOV_MAX_ORDER; j++)
         out->markov_loss[j] = t->markov && j < mk_markov_order(t->markov) && count > 0
                                   ? markov[j] / count : NAN;
