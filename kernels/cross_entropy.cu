@@ -5,6 +5,8 @@
  *   dlogits[v] = w dscale (exp(l[v] - M) / S - [v == y]),   loss = w (M + log S - l[y]),
  * with w the token's weight (1 without weights).
  * dlogits may alias logits: each element is read and then written by the same thread.
+ * Rows whose length is a multiple of 4 (V = 50280) are read and written as float4, one online
+ * update per four values: M4 = max(m, the four); s = s e^(m - M4) + sum e^(l - M4).
  */
 #include <math.h>
 #include "cuda_common.cuh"
@@ -20,6 +22,62 @@ __device__ __forceinline__ void lse_merge(float &m, float &s, float m2, float s2
     m = M;
 }
 
+/* the row's online (max, sum) pair of this thread: VEC consecutive values per step */
+template <int VEC>
+__device__ __forceinline__ void lse_row(const float *row, int V, float &m, float &s)
+{
+    if (VEC == 4) {
+        const float4 *r4 = (const float4 *)row;
+        for (int v = threadIdx.x; v < V / 4; v += blockDim.x) {
+            const float4 l = r4[v];
+            const float M = fmaxf(fmaxf(m, fmaxf(l.x, l.y)), fmaxf(l.z, l.w));
+            if (M > m) { /* rescale only when the maximum grows */
+                s = m == -INFINITY ? 0.0f : s * expf(m - M);
+                m = M;
+            }
+            s += expf(l.x - m) + expf(l.y - m) + expf(l.z - m) + expf(l.w - m);
+        }
+    } else {
+        for (int v = threadIdx.x; v < V; v += blockDim.x) {
+            float l = row[v];
+            if (l > m) {
+                s = s * expf(m - l) + 1.0f;
+                m = l;
+            } else {
+                s += expf(l - m);
+            }
+        }
+    }
+}
+
+/* dlogits[v] = e^(l[v] - m) k - [v == y] ds over the row, VEC values per step */
+template <int VEC>
+__device__ __forceinline__ void grad_row(float *drow, const float *row, int V, int y, float m,
+                                         float k, float ds)
+{
+    if (VEC == 4) {
+        const float4 *r4 = (const float4 *)row;
+        float4 *d4 = (float4 *)drow;
+        for (int v = threadIdx.x; v < V / 4; v += blockDim.x) {
+            const float4 l = r4[v];
+            float4 d = make_float4(expf(l.x - m) * k, expf(l.y - m) * k, expf(l.z - m) * k,
+                                   expf(l.w - m) * k);
+            if (y / 4 == v) {
+                const int j = y % 4;
+                d.x -= j == 0 ? ds : 0.0f;
+                d.y -= j == 1 ? ds : 0.0f;
+                d.z -= j == 2 ? ds : 0.0f;
+                d.w -= j == 3 ? ds : 0.0f;
+            }
+            d4[v] = d;
+        }
+    } else {
+        for (int v = threadIdx.x; v < V; v += blockDim.x)
+            drow[v] = expf(row[v] - m) * k - (v == y ? ds : 0.0f);
+    }
+}
+
+template <int VEC>
 __global__ void cross_entropy_kernel(float *loss, float *dlogits, const float *logits,
                                      const int32_t *targets, const float *weights, int V,
                                      float dscale)
@@ -36,15 +94,7 @@ __global__ void cross_entropy_kernel(float *loss, float *dlogits, const float *l
         return;
     }
     float m = -INFINITY, s = 0.0f;
-    for (int v = threadIdx.x; v < V; v += blockDim.x) {
-        float l = logits[o + v];
-        if (l > m) {
-            s = s * expf(m - l) + 1.0f;
-            m = l;
-        } else {
-            s += expf(l - m);
-        }
-    }
+    lse_row<VEC>(logits + o, V, m, s);
     for (int k = 16; k > 0; k >>= 1)
         lse_merge(m, s, __shfl_xor_sync(0xffffffffu, m, k), __shfl_xor_sync(0xffffffffu, s, k));
     int lane = threadIdx.x & 31, wid = threadIdx.x >> 5;
@@ -64,9 +114,7 @@ __global__ void cross_entropy_kernel(float *loss, float *dlogits, const float *l
         loss[t] = w * (m + logf(s) - ly);
     if (!dlogits)
         return;
-    float k = ds / s;
-    for (int v = threadIdx.x; v < V; v += blockDim.x)
-        dlogits[o + v] = expf(logits[o + v] - m) * k - (v == y ? ds : 0.0f);
+    grad_row<VEC>(dlogits + o, logits + o, V, y, m, ds / s, ds);
 }
 
 extern "C" void mk_cuda_cross_entropy(float *loss, float *dlogits, const float *logits,
@@ -75,7 +123,12 @@ extern "C" void mk_cuda_cross_entropy(float *loss, float *dlogits, const float *
 {
     if (T == 0)
         return;
-    cross_entropy_kernel<<<(unsigned)T, CE_THREADS, 0, mk_cuda_stream()>>>(
-        loss, dlogits, logits, targets, weights, V, dscale);
+    const bool vec = V % 4 == 0 && (uintptr_t)logits % 16 == 0 && (uintptr_t)dlogits % 16 == 0;
+    if (vec)
+        cross_entropy_kernel<4><<<(unsigned)T, CE_THREADS, 0, mk_cuda_stream()>>>(
+            loss, dlogits, logits, targets, weights, V, dscale);
+    else
+        cross_entropy_kernel<1><<<(unsigned)T, CE_THREADS, 0, mk_cuda_stream()>>>(
+            loss, dlogits, logits, targets, weights, V, dscale);
     MK_LAUNCH_CHECK();
 }
