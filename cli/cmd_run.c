@@ -4,12 +4,16 @@
  *
  * Ctrl-C (SIGINT) and SIGTERM only set the stop flag that the training loop polls between
  * optimizer steps: it then writes a checkpoint and returns MK_ERR_INTERRUPTED, and the
- * command exits with 130 (128 + SIGINT, the shell convention). The handler is installed
- * with SA_RESETHAND, so a second Ctrl-C kills the process at once the usual way.
+ * command exits with 130 (128 + SIGINT, the shell convention). A second signal kills the
+ * process at once the usual way — but only from a second after the first on: `timeout -s
+ * INT`, job schedulers and terminals send one stop to the process and again to its process
+ * group, and that echo must not kill the run while it saves. (clock_gettime, signal and raise
+ * are async-signal-safe.)
  */
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include "cli_util.h"
 #include "commands.h"
 #include "train.h"
@@ -33,7 +37,7 @@ static const char usage_text[] =
     "error (a bar on a terminal, plain lines otherwise); generated text streams to standard\n"
     "output.\n\n"
     "Ctrl-C during training saves a checkpoint and exits; `--resume` continues from it.\n"
-    "A second Ctrl-C stops at once.\n\n"
+    "A second Ctrl-C, a second or more after the first, stops at once.\n\n"
     "Exit status: 0 done, 1 failed or invalid recipe, 2 bad usage, 130 interrupted (saved).\n\n"
     "Examples:\n"
     "  mambakit run recipes/text-lm.yaml\n"
@@ -42,10 +46,23 @@ static const char usage_text[] =
 
 static volatile sig_atomic_t stop_flag;
 
+static struct timespec first_signal;
+
 static void on_signal(int sig)
 {
-    (void)sig;
-    stop_flag = 1;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (!stop_flag) {
+        stop_flag = 1;
+        first_signal = now;
+        return;
+    }
+    const double since = (double)(now.tv_sec - first_signal.tv_sec) +
+                         1e-9 * (double)(now.tv_nsec - first_signal.tv_nsec);
+    if (since < 1.0) /* the same stop, delivered again to the process group */
+        return;
+    signal(sig, SIG_DFL);
+    raise(sig);
 }
 
 static void install_handlers(void)
@@ -53,7 +70,6 @@ static void install_handlers(void)
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
-    sa.sa_flags = SA_RESETHAND; /* the second signal takes the default action */
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
