@@ -13,7 +13,10 @@
 
 mk_status mk_task_device(const struct mk_recipe *r, enum mk_device *dev, int *index)
 {
-    return mk_device_parse(r->device, dev, index);
+    mk_status st = mk_device_parse(r->device, dev, index);
+    if (st == MK_OK && *dev == MK_DEVICE_CUDA)
+        *index += mk_dist_local_rank(); /* data-parallel ranks of a host: one GPU each */
+    return st;
 }
 
 mk_status mk_task_new_model(struct mk_model **out, const struct mk_recipe *r)

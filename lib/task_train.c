@@ -11,6 +11,14 @@
  *   AdamW(params, g * min(1, clip / (norm + 1e-6)))   (torch's clip_grad_norm_)
  * The 1/accum and the clip factor go into the optimizer's grad_scale, so gradients are read
  * once.
+ *
+ * Data parallel (W ranks, lib/dist.h): every rank draws the step's accum micro-batches in the
+ * order one rank would, and rank r computes micro-batches r, r+W, r+2W, ... (accum / W of
+ * them), so the step sees the same data as on one rank. Then the gradient block, the head's
+ * gradients and the loss sum are summed over ranks (sum_i grad_i is the same sum, in another
+ * order), and every rank computes the same norm and takes the same AdamW step. Only rank 0
+ * writes recipes, metrics, checkpoints and curves, and evaluates; the checkpoint holds the
+ * global sampler state, so a run resumes on any number of ranks.
  */
 #include "config.h"
 #include <math.h>
@@ -101,6 +109,33 @@ static mk_status setup_model(struct trainer *t)
     return st;
 }
 
+/* Sums the step's gradients and loss (*sum, this rank's share on entry) over the ranks:
+ * the model's gradient block on its backend, the head's (host) gradients and the loss in one
+ * host buffer of doubles. */
+static mk_status sum_over_ranks(struct trainer *t, double *sum)
+{
+    mk_status st = t->m->ops->sync();
+    if (st == MK_OK && t->opt)
+        st = mk_dist_sum(t->dist, t->m->grads, t->m->lay.total);
+    const size_t nh = t->head ? t->head->n_params : 0;
+    double *host = malloc((1 + nh) * sizeof *host);
+    if (st == MK_OK && !host)
+        st = mk_fail(MK_ERR_NOMEM, "out of memory");
+    if (st != MK_OK) {
+        free(host);
+        return st;
+    }
+    host[0] = *sum;
+    for (size_t i = 0; i < nh; i++)
+        host[1 + i] = t->head->grads[i];
+    st = mk_dist_sum_host(t->dist, host, 1 + nh);
+    *sum = host[0];
+    for (size_t i = 0; i < nh; i++)
+        t->head->grads[i] = (float)host[1 + i];
+    free(host);
+    return st;
+}
+
 /* One optimizer step; *loss receives the mean micro-batch loss, *norm the gradient norm. */
 static mk_status train_step(struct trainer *t, float lr, double *loss, double *norm)
 {
@@ -110,10 +145,13 @@ static mk_status train_step(struct trainer *t, float lr, double *loss, double *n
     mk_status st = t->opt ? mk_model_zero_grads(t->m) : MK_OK;
     if (t->head)
         mk_classifier_zero_grads(t->head);
+    const int world = mk_dist_world(t->dist), rank = mk_dist_rank(t->dist);
     double sum = 0;
     for (int a = 0; st == MK_OK && a < t->accum; a++) {
         const struct mk_batch *b = &t->batch;
         st = mk_sampler_next(&t->sampler, &t->train, &t->batch, aug, r->codec->handle);
+        if (a % world != rank)
+            continue; /* another rank's micro-batch: drawn only to keep the sampler in step */
         if (st == MK_OK && classify) {
             double l;
             st = mk_classifier_forward(t->head, t->m, b, NULL, &l, NULL, NULL);
@@ -128,6 +166,8 @@ static mk_status train_step(struct trainer *t, float lr, double *loss, double *n
             sum += l;
         }
     }
+    if (st == MK_OK && world > 1)
+        st = sum_over_ranks(t, &sum);
     if (st != MK_OK)
         return st;
     double sq = t->opt ? t->m->ops->sumsq(t->m->grads, t->m->lay.total) : 0;
@@ -172,16 +212,29 @@ static mk_status checkpoint(struct trainer *t)
     return st;
 }
 
+/* The stop flag (Ctrl-C, SIGTERM) of any rank stops them all at the same step. */
+static mk_status stop_requested(struct trainer *t, int *stop)
+{
+    double flag = t->o->stop && *t->o->stop;
+    mk_status st = mk_dist_sum_host(t->dist, &flag, 1);
+    *stop = flag > 0;
+    return st;
+}
+
 static mk_status run_loop(struct trainer *t)
 {
     const struct mk_recipe *r = t->r;
     const struct mk_run_opts *o = t->o;
+    const int lead = mk_dist_rank(t->dist) == 0;
     mk_status st = MK_OK;
     while (st == MK_OK && t->step < t->total) {
-        if (o->stop && *o->stop) {
+        int stop;
+        if ((st = stop_requested(t, &stop)) != MK_OK)
+            break;
+        if (stop) {
             mk_progress_note(t->progress, "interrupted at step %lld: saving a checkpoint",
                              (long long)t->step);
-            st = checkpoint(t);
+            st = lead ? checkpoint(t) : MK_OK;
             return st == MK_OK ? mk_fail(MK_ERR_INTERRUPTED, "interrupted at step %lld; "
                                          "continue with --resume", (long long)t->step) : st;
         }
@@ -202,13 +255,60 @@ static mk_status run_loop(struct trainer *t)
             mk_metrics_write(t->metrics, t->step, "train", 4, names, values);
         }
         mk_progress_update(t->progress, t->step, loss, lr, t->tokens, r->log_every);
-        if (t->has_val && ((r->eval_every > 0 && t->step % r->eval_every == 0) ||
+        if (lead && t->has_val && ((r->eval_every > 0 && t->step % r->eval_every == 0) ||
                            t->step == t->total))
             st = validate(t);
-        if (st == MK_OK && ((r->ckpt_every > 0 && t->step % r->ckpt_every == 0) ||
+        if (st == MK_OK && lead && ((r->ckpt_every > 0 && t->step % r->ckpt_every == 0) ||
                             t->step == t->total))
             st = checkpoint(t);
     }
+    return st;
+}
+
+/* Every rank must end with the parameters of rank 0: a 64-bit FNV-1a hash of the fp32
+ * parameter block, compared over the ranks (they differ only if a collective or a kernel
+ * is not deterministic across ranks). */
+static mk_status check_replicas(struct trainer *t)
+{
+    const size_t n = t->m->lay.total;
+    float *p = malloc(n * sizeof *p);
+    if (!p)
+        return mk_fail(MK_ERR_NOMEM, "out of memory");
+    mk_status st = t->m->ops->download(p, t->m->params, n * sizeof *p);
+    uint64_t hash = 0xcbf29ce484222325ull, lead_hash;
+    const unsigned char *bytes = (const unsigned char *)p;
+    for (size_t i = 0; st == MK_OK && i < n * sizeof *p; i++)
+        hash = (hash ^ bytes[i]) * 0x100000001b3ull;
+    free(p);
+    lead_hash = hash;
+    if (st == MK_OK)
+        st = mk_dist_broadcast(t->dist, &lead_hash, sizeof lead_hash, 0);
+    double differ = hash != lead_hash;
+    if (st == MK_OK)
+        st = mk_dist_sum_host(t->dist, &differ, 1);
+    if (st == MK_OK && differ > 0)
+        return mk_fail(MK_ERR_INVALID, "after training, %.0f of %d ranks hold parameters that "
+                       "differ from rank 0's", differ, mk_dist_world(t->dist));
+    if (st == MK_OK)
+        mk_progress_note(t->progress, "the %d ranks hold identical parameters (hash %016llx)",
+                         mk_dist_world(t->dist), (unsigned long long)hash);
+    return st;
+}
+
+/* The ranks of the run (lib/dist.h), and the global batch dealt evenly over them. */
+static mk_status setup_ranks(struct trainer *t)
+{
+    const struct mk_recipe *r = t->r;
+    enum mk_device dev;
+    int idx;
+    mk_status st = mk_task_device(r, &dev, &idx);
+    if (st == MK_OK)
+        st = mk_dist_open(&t->dist, dev, idx);
+    const int world = mk_dist_world(t->dist);
+    if (st == MK_OK && r->global_batch % (r->micro_batch * world) != 0)
+        st = mk_fail(MK_ERR_INVALID, "data.global_batch %d is not a multiple of "
+                     "data.micro_batch %d x %d ranks: each rank takes the same number of "
+                     "micro-batches per step", r->global_batch, r->micro_batch, world);
     return st;
 }
 
@@ -255,10 +355,13 @@ static mk_status refuse_old_run(const char *out)
 mk_status mk_task_train(const struct mk_recipe *r, const struct mk_run_opts *o)
 {
     struct trainer t = {.r = r, .o = o};
-    mk_status st = o->resume ? MK_OK : refuse_old_run(r->out);
-    if (st == MK_OK)
+    mk_status st = setup_ranks(&t);
+    const int lead = mk_dist_rank(t.dist) == 0, world = mk_dist_world(t.dist);
+    if (st == MK_OK && !o->resume)
+        st = refuse_old_run(r->out);
+    if (st == MK_OK && lead)
         st = mk_mkdirs(r->out);
-    if (st == MK_OK)
+    if (st == MK_OK && lead)
         st = save_recipes(r);
     if (st == MK_OK)
         st = setup_data(&t);
@@ -268,7 +371,7 @@ mk_status mk_task_train(const struct mk_recipe *r, const struct mk_run_opts *o)
         t.total = total_steps(&t);
         mk_schedule_init(&t.sched, r->schedule, t.total, r->warmup, r->min_lr_ratio,
                          r->decay_ratio);
-        st = mk_progress_open(&t.progress, o->log, r->progress, t.total, 0);
+        st = mk_progress_open(&t.progress, lead ? o->log : NULL, r->progress, t.total, 0);
     }
     int resumed = 0;
     if (st == MK_OK && o->resume) {
@@ -279,17 +382,25 @@ mk_status mk_task_train(const struct mk_recipe *r, const struct mk_run_opts *o)
             mk_progress_note(t.progress, "no usable checkpoint in %s: starting from step 0",
                              r->out);
     }
-    if (st == MK_OK)
+    if (st == MK_OK && lead)
         st = mk_metrics_open(&t.metrics, r->out, resumed ? t.step : -1);
     if (st == MK_OK) {
         mk_progress_note(t.progress, "training %lld steps of %d x %d tokens (%d micro-batches "
                          "of %d), %zu training tokens", (long long)t.total, r->global_batch,
                          r->seq_len, t.accum, r->micro_batch, t.train.n_tokens);
+        if (world > 1)
+            mk_progress_note(t.progress, "data parallel over %d ranks: %d micro-batches each "
+                             "per step", world, t.accum / world);
         st = run_loop(&t);
     }
+    if (st == MK_OK && world > 1)
+        st = check_replicas(&t);
+    if (st != MK_OK && st != MK_ERR_INTERRUPTED)
+        mk_dist_abort(t.dist, st);
     mk_status pst = t.metrics ? mk_plot_run(r->out) : MK_OK;
     if (st == MK_OK)
         st = pst;
     trainer_free(&t);
+    mk_dist_close(t.dist);
     return st;
 }

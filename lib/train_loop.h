@@ -7,6 +7,7 @@
 
 #include "classifier.h"
 #include "data.h"
+#include "dist.h"
 #include "model_internal.h"
 #include "optim.h"
 #include "train.h"
@@ -30,6 +31,7 @@ struct trainer {
     struct mk_metrics *metrics;
     struct mk_progress *progress;
     struct mk_markov *markov;      /* eval: the Markov baseline scored on the same targets */
+    struct mk_dist *dist;          /* data-parallel ranks (task_train.c; world 1 by default) */
 };
 
 /* Saves the trainer as ckpt-STEP in run.out and updates `last`, keeping the newest

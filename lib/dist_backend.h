@@ -1,0 +1,44 @@
+/* dist_backend.h — internal to lib/dist*.c: the MPI and NCCL halves of the communicator
+ * (dist_mpi.c, dist_nccl.c) and the rendezvous file (dist_rendezvous.c). In a build without
+ * MPI (NCCL) the functions of that half fail with MK_ERR_UNSUPPORTED, so dist.c has no
+ * #ifdef: it asks mk_dist_have_mpi() / mk_dist_have_nccl() first.
+ */
+#ifndef MK_DIST_BACKEND_H
+#define MK_DIST_BACKEND_H
+
+#include <stddef.h>
+#include "mambakit.h"
+
+/* ---- MPI on host buffers (MPI_COMM_WORLD) ---- */
+int mk_dist_have_mpi(void);
+mk_status mk_dist_mpi_init(int *rank, int *world);
+void mk_dist_mpi_finalize(void);
+void mk_dist_mpi_abort(void);
+mk_status mk_dist_mpi_barrier(void);
+mk_status mk_dist_mpi_broadcast(void *buf, size_t bytes, int root);
+mk_status mk_dist_mpi_sum_float(float *buf, size_t n);
+mk_status mk_dist_mpi_sum_double(double *buf, size_t n);
+
+/* ---- NCCL on device buffers ---- */
+enum { MK_NCCL_ID_BYTES = 128 }; /* NCCL_UNIQUE_ID_BYTES */
+struct mk_nccl;
+int mk_dist_have_nccl(void);
+/* ncclGetUniqueId (rank 0 makes it, the others receive it) */
+mk_status mk_dist_nccl_unique_id(unsigned char id[MK_NCCL_ID_BYTES]);
+/* ncclCommInitRank on CUDA device `device` (cudaSetDevice first) */
+mk_status mk_dist_nccl_open(struct mk_nccl **out, const unsigned char id[MK_NCCL_ID_BYTES],
+                            int rank, int world, int device);
+void mk_dist_nccl_close(struct mk_nccl *c);
+/* in-place sums, waited for: device floats, and host doubles staged through the device */
+mk_status mk_dist_nccl_sum_float(struct mk_nccl *c, float *dev_buf, size_t n);
+mk_status mk_dist_nccl_sum_double(struct mk_nccl *c, double *host_buf, size_t n);
+mk_status mk_dist_nccl_broadcast(struct mk_nccl *c, void *host_buf, size_t bytes, int root);
+
+/* ---- the rendezvous file (MAMBAKIT_RENDEZVOUS=file:PATH) ---- */
+/* Rank 0: writes bytes to PATH atomically (a temporary file linked into place); fails if
+ * PATH exists (a previous run's: the other ranks could read its stale id). */
+mk_status mk_rendezvous_publish(const char *path, const void *buf, size_t bytes);
+/* The other ranks: wait up to timeout_s seconds for PATH, then read its bytes. */
+mk_status mk_rendezvous_wait(const char *path, void *buf, size_t bytes, double timeout_s);
+
+#endif /* MK_DIST_BACKEND_H */

@@ -1,0 +1,194 @@
+/* dist_nccl.c — the NCCL half of the communicator (dist_backend.h): sums of device buffers
+ * with ncclAllReduce on a stream of its own. The trainer's kernels run on the backend's
+ * stream, so the caller syncs the backend first (dist.c does); each call here waits for its
+ * own stream before returning, so the result is ready for any stream after it.
+ */
+#include "config.h"
+#include "dist_backend.h"
+
+#ifdef MK_HAVE_NCCL
+#include <stdlib.h>
+#include <string.h>
+#include <cuda_runtime.h>
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wstrict-prototypes" /* nccl.h's f() declarations */
+#include <nccl.h>
+#pragma GCC diagnostic pop
+
+struct mk_nccl {
+    ncclComm_t comm;
+    cudaStream_t stream;
+    int device;
+    double *scratch; /* device, scratch_n doubles: host sums staged here */
+    size_t scratch_n;
+};
+
+int mk_dist_have_nccl(void)
+{
+    return 1;
+}
+
+static mk_status nccl_check(ncclResult_t rc, const char *what)
+{
+    return rc == ncclSuccess ? MK_OK
+                             : mk_fail(MK_ERR_DEVICE, "%s failed: %s", what, ncclGetErrorString(rc));
+}
+
+static mk_status cuda_check(cudaError_t rc, const char *what)
+{
+    return rc == cudaSuccess ? MK_OK
+                             : mk_fail(MK_ERR_DEVICE, "%s failed: %s", what, cudaGetErrorString(rc));
+}
+
+mk_status mk_dist_nccl_unique_id(unsigned char id[MK_NCCL_ID_BYTES])
+{
+    ncclUniqueId u;
+    _Static_assert(sizeof u.internal == MK_NCCL_ID_BYTES, "NCCL_UNIQUE_ID_BYTES changed");
+    mk_status st = nccl_check(ncclGetUniqueId(&u), "ncclGetUniqueId");
+    if (st == MK_OK)
+        memcpy(id, u.internal, MK_NCCL_ID_BYTES);
+    return st;
+}
+
+mk_status mk_dist_nccl_open(struct mk_nccl **out, const unsigned char id[MK_NCCL_ID_BYTES],
+                            int rank, int world, int device)
+{
+    *out = NULL;
+    struct mk_nccl *c = calloc(1, sizeof *c);
+    if (!c)
+        return mk_fail(MK_ERR_NOMEM, "out of memory");
+    ncclUniqueId u;
+    memcpy(u.internal, id, MK_NCCL_ID_BYTES);
+    c->device = device;
+    mk_status st = cuda_check(cudaSetDevice(device), "cudaSetDevice");
+    if (st == MK_OK)
+        st = cuda_check(cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking),
+                        "cudaStreamCreate");
+    if (st == MK_OK)
+        st = nccl_check(ncclCommInitRank(&c->comm, world, u, rank), "ncclCommInitRank");
+    if (st != MK_OK) {
+        if (c->stream)
+            cudaStreamDestroy(c->stream);
+        free(c);
+        return st;
+    }
+    *out = c;
+    return MK_OK;
+}
+
+void mk_dist_nccl_close(struct mk_nccl *c)
+{
+    if (!c)
+        return;
+    cudaSetDevice(c->device);
+    ncclCommDestroy(c->comm);
+    cudaFree(c->scratch);
+    cudaStreamDestroy(c->stream);
+    free(c);
+}
+
+static mk_status reduce(struct mk_nccl *c, void *buf, size_t n, ncclDataType_t type)
+{
+    mk_status st = nccl_check(ncclAllReduce(buf, buf, n, type, ncclSum, c->comm, c->stream),
+                              "ncclAllReduce");
+    return st == MK_OK ? cuda_check(cudaStreamSynchronize(c->stream), "ncclAllReduce (wait)")
+                       : st;
+}
+
+mk_status mk_dist_nccl_sum_float(struct mk_nccl *c, float *dev_buf, size_t n)
+{
+    return reduce(c, dev_buf, n, ncclFloat32);
+}
+
+/* The device scratch holds at least n doubles. */
+static mk_status reserve(struct mk_nccl *c, size_t n)
+{
+    if (c->scratch_n >= n)
+        return MK_OK;
+    cudaFree(c->scratch);
+    c->scratch = NULL;
+    c->scratch_n = 0;
+    mk_status st = cuda_check(cudaMalloc((void **)&c->scratch, n * sizeof *c->scratch),
+                              "cudaMalloc (NCCL scratch)");
+    if (st == MK_OK)
+        c->scratch_n = n;
+    return st;
+}
+
+mk_status mk_dist_nccl_sum_double(struct mk_nccl *c, double *host_buf, size_t n)
+{
+    const size_t bytes = n * sizeof *host_buf;
+    mk_status st = reserve(c, n);
+    if (st == MK_OK)
+        st = cuda_check(cudaMemcpy(c->scratch, host_buf, bytes, cudaMemcpyHostToDevice),
+                        "cudaMemcpy");
+    if (st == MK_OK)
+        st = reduce(c, c->scratch, n, ncclFloat64);
+    if (st == MK_OK)
+        st = cuda_check(cudaMemcpy(host_buf, c->scratch, bytes, cudaMemcpyDeviceToHost),
+                        "cudaMemcpy");
+    return st;
+}
+
+mk_status mk_dist_nccl_broadcast(struct mk_nccl *c, void *host_buf, size_t bytes, int root)
+{
+    mk_status st = reserve(c, (bytes + sizeof(double) - 1) / sizeof(double));
+    if (st == MK_OK)
+        st = cuda_check(cudaMemcpy(c->scratch, host_buf, bytes, cudaMemcpyHostToDevice),
+                        "cudaMemcpy");
+    if (st == MK_OK)
+        st = nccl_check(ncclBroadcast(c->scratch, c->scratch, bytes, ncclUint8, root, c->comm,
+                                      c->stream), "ncclBroadcast");
+    if (st == MK_OK)
+        st = cuda_check(cudaStreamSynchronize(c->stream), "ncclBroadcast (wait)");
+    if (st == MK_OK)
+        st = cuda_check(cudaMemcpy(host_buf, c->scratch, bytes, cudaMemcpyDeviceToHost),
+                        "cudaMemcpy");
+    return st;
+}
+
+#else /* no NCCL in this build */
+
+static mk_status missing(void)
+{
+    return mk_fail(MK_ERR_UNSUPPORTED, "this mambakit was built without NCCL (configure "
+                   "--with-nccl on a machine with CUDA and the NCCL headers and library)");
+}
+
+int mk_dist_have_nccl(void)
+{
+    return 0;
+}
+
+mk_status mk_dist_nccl_unique_id(unsigned char id[MK_NCCL_ID_BYTES])
+{
+    return missing();
+}
+
+mk_status mk_dist_nccl_open(struct mk_nccl **out, const unsigned char id[MK_NCCL_ID_BYTES],
+                            int rank, int world, int device)
+{
+    *out = NULL;
+    return missing();
+}
+
+void mk_dist_nccl_close(struct mk_nccl *c)
+{
+}
+
+mk_status mk_dist_nccl_sum_float(struct mk_nccl *c, float *dev_buf, size_t n)
+{
+    return missing();
+}
+
+mk_status mk_dist_nccl_sum_double(struct mk_nccl *c, double *host_buf, size_t n)
+{
+    return missing();
+}
+
+mk_status mk_dist_nccl_broadcast(struct mk_nccl *c, void *host_buf, size_t bytes, int root)
+{
+    return missing();
+}
+
+#endif

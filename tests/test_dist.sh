@@ -1,0 +1,91 @@
+#!/bin/sh
+# test_dist.sh — data-parallel training over MPI on the CPU (lib/dist.h): a tiny byte-level
+# model trained on 2 ranks against the same recipe on 1 rank at the same global batch (4
+# sequences: 2 micro-batches of 2, one per rank). fp32 on the CPU, so only the order of the
+# gradient sum differs: every logged loss and every parameter of the final checkpoints must
+# agree to 1e-5 relative. Then a 2-rank checkpoint is resumed on 1 rank and a 1-rank one on
+# 2 ranks, each ending where the uninterrupted run ends, and a global batch that does not
+# divide over the ranks is refused. A tiny great-apes classifier (recipes/dna-apes.yaml on a
+# fixture of 5 copies of the human mtDNA) checks the classification head's gradients the
+# same way. Skipped in a build without MPI.
+. "${MK_SRCDIR:-.}/tests/tap.sh"
+if ! grep -q '^#define MK_HAVE_MPI 1' "${MK_BUILDDIR:-.}/config.h" || ! command -v mpirun >/dev/null
+then
+    echo "1..0 # SKIP no MPI"
+    exit 0
+fi
+echo "1..9"
+export OMP_NUM_THREADS=1
+MPI="mpirun --allow-run-as-root --oversubscribe -np 2"
+CMP=${MK_BUILDDIR:-.}/tests/dist_compare
+R="--set model.d_model=32 --set data.seq_len=32 --set data.micro_batch=2 --set data.global_batch=4
+   --set task.max_steps=6 --set task.eval.every=3 --set task.eval.batches=2
+   --set run.checkpoint.every=3 --set run.log.every=1 --set run.device=cpu --set run.log.progress=lines"
+# run OUT [LAUNCHER...]: trains the recipe into $T/OUT (with $EXTRA), stderr in $T/run.err
+run() {
+    out=$1; shift
+    (cd "$SRC" && "$@" "$MK" run recipes/text-lm.yaml $R --set run.out="$T/$out" $EXTRA) \
+        2> "$T/run.err" || { cat "$T/run.err" >&2; return 1; }
+}
+# the 2-rank run: rank 0 reports that the ranks ended with identical parameters
+two_ranks() { run "$1" $MPI && grep -q "the 2 ranks hold identical parameters" "$T/run.err"; }
+# the "loss" values of metrics.jsonl (train and val lines, in order), one a line
+losses() { sed -n 's/.*"loss": \([^,}]*\).*/\1/p' "$1/metrics.jsonl"; }
+# same_losses A B: as many losses, each within 1e-5 relative
+same_losses() {
+    losses "$T/$1" > "$T/la"; losses "$T/$2" > "$T/lb"
+    [ -s "$T/la" ] && [ "$(wc -l < "$T/la")" = "$(wc -l < "$T/lb")" ] || {
+        echo "the loss lines of $1 and $2 differ in number" >&2; return 1; }
+    paste "$T/la" "$T/lb" | awk '{ d = $1 - $2; if (d < 0) d = -d; s = $1 < 0 ? -$1 : $1;
+        if (d > 1e-5 * s) { print "losses " $1 " and " $2 " differ" > "/dev/stderr"; bad = 1 } }
+        END { exit bad }'
+}
+# same_end A B: the same losses and final (step 6) parameters to 1e-5 relative
+same_end() { same_losses "$1" "$2" && "$CMP" 1e-5 "$T/$1/ckpt-6/model.safetensors" \
+                 "$T/$2/ckpt-6/model.safetensors" >&2; }
+# resume_from A B [LAUNCHER...]: a copy B of run A cut back to its step-3 checkpoint, resumed
+resume_from() {
+    src=$1 dst=$2; shift 2
+    cp -r "$T/$src" "$T/$dst" && rm -rf "$T/$dst/ckpt-6" && EXTRA=--resume run "$dst" "$@" &&
+        grep -q "resuming from step 3" "$T/run.err"
+}
+# classify OUT [LAUNCHER...]: the tiny apes classifier, 4 steps of 2 x 2 windows, into $T/OUT
+classify() {
+    out=$1; shift
+    (cd "$T" && "$@" "$MK" run "$SRC/recipes/dna-apes.yaml" --set model.d_model=8 \
+        --set model.n_layer=1 --set data.seq_len=64 --set data.micro_batch=2 \
+        --set data.global_batch=4 --set task.max_steps=4 --set task.eval.every=2 \
+        --set task.eval.batches=1 --set run.log.every=1 --set run.device=cpu \
+        --set run.log.progress=lines --set run.out="$T/$out") 2> "$T/run.err" ||
+        { cat "$T/run.err" >&2; return 1; }
+}
+# same_classifier A B: losses, backbone and head at step 4 agree to 1e-5 relative
+same_classifier() {
+    same_losses "$1" "$2" && for f in model classifier; do
+        "$CMP" 1e-5 "$T/$1/ckpt-4/$f.safetensors" "$T/$2/ckpt-4/$f.safetensors" >&2 || return 1
+    done
+}
+mkdir -p "$T/datasets/apes"
+for a in bonobo chimpanzee gorilla rCRS sumatran_orangutan; do
+    gzip -dc "$SRC/tests/data/dna/MT-human.fa.gz" > "$T/datasets/apes/$a.fasta"
+    printf '%s.fasta\t%s\n' $a $a >> "$T/datasets/apes/labels.tsv"
+done
+EXTRA=
+check "1 rank trains 6 steps" run one
+check "2 ranks train the same recipe and end with identical parameters" two_ranks two
+check "2 ranks: every loss and the final parameters are those of 1 rank (1e-5 relative)" \
+    same_end one two
+echo "# 1 vs 2 ranks, step 6: $("$CMP" 1 "$T/one/ckpt-6/model.safetensors" "$T/two/ckpt-6/model.safetensors" 2>&1)"
+check "1 rank resumes a 2-rank checkpoint and ends as the 1-rank run" \
+    eval 'resume_from two two-then-one && same_end two-then-one one'
+check "2 ranks resume a 1-rank checkpoint and end as the 1-rank run" \
+    eval 'resume_from one one-then-two $MPI && same_end one-then-two one'
+check "a global batch that does not divide over the ranks is refused" eval \
+    '! EXTRA="--set data.global_batch=2" run odd $MPI && grep -q "not a multiple of data.micro_batch 2 x 2 ranks" "$T/run.err"'
+check "the comparison passes a checkpoint against itself and fails steps 3 against 6" eval \
+    '"$CMP" 0 "$T/one/ckpt-6/model.safetensors" "$T/one/ckpt-6/model.safetensors" >&2 &&
+     ! "$CMP" 1e-5 "$T/one/ckpt-3/model.safetensors" "$T/one/ckpt-6/model.safetensors" >&2'
+check "a classifier trains on 1 rank and on 2" eval 'classify c-one && classify c-two $MPI'
+check "2 ranks: the classifier's losses, backbone and head are those of 1 rank" \
+    same_classifier c-one c-two
+[ "$failed" = 0 ]
