@@ -5,6 +5,7 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include "cli_util.h"
 #include "commands.h"
 
@@ -24,9 +25,26 @@ static const char usage_text[] =
     "  -s, --seed S               random seed for sampling (default 0)\n"
     "      --ignore-eos           keep going after the config's eos_token_id\n"
     "      --device DEV           auto, cpu, cuda or cuda:N (default auto)\n"
+    "      --precision P          fp32 (default); on the CPU f16 or q8: decode from f16 or 8-bit\n"
+    "                             (Q8_0) copies of the weight matrices; on CUDA bf16 GEMMs\n"
+    "                             (as a recipe's run.precision)\n"
     "  -h, --help                 show this help\n\n"
     "Example:\n"
     "  mambakit generate --model tests/data/golden/tiny --prompt-ids 17,226,47 --max-new 25\n";
+
+/* --precision's names, as run.precision in recipes */
+static mk_status parse_precision(const char *s, enum mk_precision *out)
+{
+    static const struct { const char *name; enum mk_precision p; } names[] = {
+        {"fp32", MK_PRECISION_FP32}, {"bf16", MK_PRECISION_BF16}, {"f16", MK_PRECISION_F16},
+        {"q8", MK_PRECISION_Q8}};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (!strcmp(s, names[i].name)) {
+            *out = names[i].p;
+            return MK_OK;
+        }
+    return mk_fail(MK_ERR_INVALID, "--precision: '%s' is not one of fp32, bf16, f16, q8", s);
+}
 
 static int print_token(int32_t token, void *user)
 {
@@ -45,10 +63,12 @@ int mk_cmd_generate(int argc, char **argv)
         {"top-p", required_argument, 0, 'P'},  {"min-p", required_argument, 0, 'M'},
         {"repetition-penalty", required_argument, 0, 'r'}, {"seed", required_argument, 0, 's'},
         {"ignore-eos", no_argument, 0, 'E'},  {"device", required_argument, 0, 'd'},
-        {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
+        {"precision", required_argument, 0, 'R'}, {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
     const char *model_dir = NULL, *prompt_s = NULL, *device = "auto";
     long max_new = 64, top_k = 0;
     int ignore_eos = 0;
+    enum mk_precision precision = MK_PRECISION_FP32;
     struct mk_sampler_opts so;
     mk_sampler_defaults(&so);
     so.temperature = 0.0f;
@@ -69,6 +89,7 @@ int mk_cmd_generate(int argc, char **argv)
         case 's': st = mk_cli_parse_u64("--seed", optarg, &so.seed); break;
         case 'E': ignore_eos = 1; break;
         case 'd': device = optarg; break;
+        case 'R': st = parse_precision(optarg, &precision); break;
         case 'h': fputs(usage_text, stdout); return 0;
         default: return mk_cli_usage_error("generate", "unknown or incomplete option");
         }
@@ -94,6 +115,8 @@ int mk_cmd_generate(int argc, char **argv)
     st = mk_cli_parse_device(device, &dev, &idx);
     if (st == MK_OK)
         st = mk_ckpt_load(&m, model_dir, dev, idx);
+    if (st == MK_OK)
+        st = mk_model_set_precision(m, precision);
     if (st == MK_OK) {
         for (int i = 0; i < n_prompt; i++)
             printf(i ? ",%d" : "%d", prompt[i]);

@@ -216,6 +216,16 @@ double mk_rng_normal(struct mk_rng *r);   /* standard normal (Box–Muller, no c
 int mk_sample(float *logits, int V, const struct mk_sampler_opts *o, struct mk_rng *rng,
               const int32_t *history, int n_history);
 
+/* A sampler's workspace for vocabularies of V tokens (issue 9): made once per generation, so
+ * that picking a token allocates nothing and sorts only the candidates that can be kept.
+ * mk_sampler_pick gives exactly mk_sample's pick (the same token for the same draw); mk_sample
+ * is mk_sampler_pick on a workspace made and freed for the call. */
+struct mk_sampler;
+mk_status mk_sampler_create(struct mk_sampler **out, int V);
+void mk_sampler_free(struct mk_sampler *s);
+int mk_sampler_pick(struct mk_sampler *s, float *logits, const struct mk_sampler_opts *o,
+                    struct mk_rng *rng, const int32_t *history, int n_history);
+
 /* Called with each generated token as it is made; a non-zero return stops generation. */
 typedef int (*mk_token_fn)(int32_t token, void *user);
 
