@@ -264,8 +264,8 @@ enum mk_precision { MK_PRECISION_FP32 = 0, MK_PRECISION_BF16 = 1, MK_PRECISION_F
  * the precision is set; activations, sums and the recurrent state stay fp32. Only the batch-1
  * step (mk_model_step, mk_generate) uses the copy: forward passes (prefill, training) and
  * larger batches compute from the fp32 parameters. The fp32 parameters stay the model's (what
- * is saved and trained); mk_model_set_params and mk_model_zero_grads mark the copy out of date
- * and the next step remakes it. f16 fails (MK_ERR_INVALID) on a weight beyond its range
+ * is saved and trained); mk_model_set_params, mk_model_zero_grads and the trainer's optimizer
+ * step mark the copy out of date and the next step remakes it. f16 fails (MK_ERR_INVALID) on a weight beyond its range
  * (65504). Measured cost on the golden tiny model: tests/test_step_cpu.c. */
 
 /* Sets the GEMM precision of m's backend. The mode belongs to the backend, so it applies to

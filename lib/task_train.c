@@ -180,8 +180,10 @@ static mk_status train_step(struct trainer *t, float lr, double *loss, double *n
                        "(loss %g, norm %g); lower task.optimizer.lr or task.grad_clip",
                        (long long)t->step + 1, *loss, *norm);
     const float scale = mk_clip_factor(*norm, r->grad_clip) / (float)t->accum;
-    if (t->opt)
+    if (t->opt) {
         mk_optim_step(t->opt, t->m->params, t->m->grads, lr, scale);
+        mk_model_params_changed(t->m); /* CPU decoding copies (lib/precision.c) are now old */
+    }
     if (t->head_opt)
         mk_optim_step(t->head_opt, t->head->params, t->head->grads, lr, scale);
     return t->m->ops->sync();
