@@ -4,10 +4,10 @@
  * weighted data (the synthetic tasks, whose plugin weighs the answer tokens 1 and the rest
  * 0, so only answers are targets) the token accuracy
  *   accuracy = #{targets y_t : argmax_v logits[t, v] = y_t} / #targets
- * and, where the weights are answer masks (every weight 0 or 1: one example a window), the
- * exact match, the fraction of windows whose targets are all right; the paper's tables report
- * the token accuracy. (Soft weights, as DNA's soft-masked bases get, leave only the accuracy:
- * there a window is no example.)
+ * and, where the weights are answer masks (every weight 0 or 1, answers a minority of the
+ * tokens: one example a window), the exact match, the fraction of windows whose targets are
+ * all right; the paper's tables report the token accuracy. (Other weights, as DNA's, leave
+ * only the next-token accuracy: there a window is no example.)
  * When the task.eval.batches budget covers the split, every window is taken once, in order
  * (the sampler wraps around to fill the last micro-batch; those rows are masked out, targets
  * and labels -1). A smaller budget takes a fixed random sample of
@@ -63,13 +63,17 @@ void mk_eval_count_hits(const struct mk_batch *b, const float *logits, int V, in
     }
 }
 
-/* whether the loss weights are answer masks: each 0 or 1 */
+/* whether the loss weights are answer masks: each 0 or 1, and answers a minority of the
+ * tokens (a DNA set with its N bases weighted 0 is 0/1 too, but nearly all targets) */
 static int answer_masks(const struct mk_dataset *ds)
 {
-    for (size_t i = 0; i < ds->n_tokens; i++)
+    size_t answers = 0;
+    for (size_t i = 0; i < ds->n_tokens; i++) {
         if (ds->weights[i] != 0.0f && ds->weights[i] != 1.0f)
             return 0;
-    return 1;
+        answers += ds->weights[i] == 1.0f;
+    }
+    return 2 * answers < ds->n_tokens;
 }
 
 mk_status mk_trainer_evaluate(struct trainer *t, const struct mk_dataset *ds, int64_t batches,

@@ -4,12 +4,13 @@
 # the 6 ape genomes with their labels.tsv (each that FASTA unpacked) satisfies their paths;
 # `mambakit check` accepts dna-pretrain.yaml, bacteria-strains.yaml and dna-apes.yaml; an
 # out-of-range Markov order is refused; a tiny model trains and is evaluated with the Markov
-# baseline, whose orders 1..3 appear in eval.json; and a tiny dna-apes classifier trains and
+# baseline, whose orders 1..3 appear in eval.json beside the next-base accuracy (and no
+# per-window exact match); and a tiny dna-apes classifier trains and
 # classifies the test blocks: the paper's 5 classes (no gibbon), and per class exactly the
 # windows of the last 30% of the genome, counted here from the FASTA.
 set -u
 . "${MK_SRCDIR:-.}/tests/tap.sh"
-echo "1..8"
+echo "1..9"
 for g in E.Coli/DH1 E.Coli/MG1655-K12 V.Cholerae/H1 V.Cholerae/O395 V.Cholerae/O1_Inaba \
          S.Aureus/COL S.Aureus/N315 S.Aureus/JKD6008 H.Pylori/G27 H.Pylori/ELS37 \
          H.Pylori/Gambia94_24; do
@@ -39,6 +40,8 @@ check "eval reports the model and Markov orders 1-3 on the test strains" sh -c \
         --set task.baseline.markov_order=3 --set run.out=e --set run.log.progress=none &&
      grep -q '\"markov_bits_per_token\": \\[[0-9.]*, [0-9.]*, [0-9.]*\\]' e/eval.json &&
      grep -q '\"markov_best\": {\"order\": [123]' e/eval.json"
+check "  and the next-base accuracy, without a per-window exact match (a window is no example)" \
+    sh -c "grep -q '\"accuracy\": [0-9.]*, \"targets\": [1-9][0-9]*,' e/eval.json && ! grep -q exact_match e/eval.json"
 # strains_classified: bacteria-strains fine-tuned from the tiny pre-trained model (its
 # backbone), then every 64-base window of the 4 test strains classified into the 4 species
 strains_classified() {
