@@ -66,26 +66,26 @@ mk_status mk_dist_mpi_broadcast(void *buf, size_t bytes, int root)
     return st;
 }
 
-mk_status mk_dist_mpi_sum_float(float *buf, size_t n)
+/* in-place sum over the ranks of n elements of `type` (elem bytes each), in pieces of PIECE */
+static mk_status sum_pieces(void *buf, size_t n, MPI_Datatype type, size_t elem)
 {
     mk_status st = MK_OK;
     for (size_t i = 0; st == MK_OK && i < n; i += PIECE) {
         size_t k = n - i < PIECE ? n - i : PIECE;
-        st = check(MPI_Allreduce(MPI_IN_PLACE, buf + i, (int)k, MPI_FLOAT, MPI_SUM,
+        st = check(MPI_Allreduce(MPI_IN_PLACE, (char *)buf + i * elem, (int)k, type, MPI_SUM,
                                  MPI_COMM_WORLD), "MPI_Allreduce");
     }
     return st;
 }
 
+mk_status mk_dist_mpi_sum_float(float *buf, size_t n)
+{
+    return sum_pieces(buf, n, MPI_FLOAT, sizeof *buf);
+}
+
 mk_status mk_dist_mpi_sum_double(double *buf, size_t n)
 {
-    mk_status st = MK_OK;
-    for (size_t i = 0; st == MK_OK && i < n; i += PIECE) {
-        size_t k = n - i < PIECE ? n - i : PIECE;
-        st = check(MPI_Allreduce(MPI_IN_PLACE, buf + i, (int)k, MPI_DOUBLE, MPI_SUM,
-                                 MPI_COMM_WORLD), "MPI_Allreduce");
-    }
-    return st;
+    return sum_pieces(buf, n, MPI_DOUBLE, sizeof *buf);
 }
 
 #else /* no MPI in this build */

@@ -15,19 +15,9 @@
 #include "model_internal.h"
 #include "compare.h"
 #include "tap.h"
+#include "grads_of.h"
 
 #define L 2100
-
-static float *grads_of(struct mk_model *m, const int32_t *ids, const int32_t *tg, const float *w,
-                       int B, float *loss)
-{
-    float *g = malloc(mk_model_layout(m)->total * sizeof *g);
-    if (mk_model_zero_grads(m) != MK_OK ||
-        mk_model_forward_packed(m, ids, NULL, B, L, tg, w, loss, NULL, NULL) != MK_OK ||
-        mk_model_backward(m) != MK_OK || mk_model_get_grads(m, g) != MK_OK)
-        bail_out("%s", mk_last_error());
-    return g;
-}
 
 static void check_device(enum mk_device dev, const char *name)
 {
@@ -52,9 +42,9 @@ static void check_device(enum mk_device dev, const char *name)
         W[i / L] += tg[i] >= 0 ? w[i] : 0.0;
     }
     float loss, l0, l1;
-    float *g = grads_of(m, ids, tg, w, 2, &loss);
-    float *g0 = grads_of(m, ids, tg, w, 1, &l0);
-    float *g1 = grads_of(m, ids + L, tg + L, w + L, 1, &l1);
+    float *g = grads_of(m, ids, tg, w, 2, L, &loss);
+    float *g0 = grads_of(m, ids, tg, w, 1, L, &l0);
+    float *g1 = grads_of(m, ids + L, tg + L, w + L, 1, L, &l1);
     for (size_t i = 0; i < P; i++)
         g0[i] = (float)((W[0] * g0[i] + W[1] * g1[i]) / (W[0] + W[1]));
     const double want = (W[0] * l0 + W[1] * l1) / (W[0] + W[1]);

@@ -13,17 +13,7 @@
 #include "safetensors.h"
 #include "compare.h"
 #include "tap.h"
-
-static float *grads_of(struct mk_model *m, const int32_t *ids, const int32_t *tg, const float *w,
-                       int B, int L, float *loss)
-{
-    float *g = malloc(mk_model_layout(m)->total * sizeof *g);
-    if (mk_model_zero_grads(m) != MK_OK ||
-        mk_model_forward_packed(m, ids, NULL, B, L, tg, w, loss, NULL, NULL) != MK_OK ||
-        mk_model_backward(m) != MK_OK || mk_model_get_grads(m, g) != MK_OK)
-        bail_out("%s", mk_last_error());
-    return g;
-}
+#include "grads_of.h"
 
 int main(void)
 {
