@@ -92,7 +92,7 @@ mk_status mk_model_backward(struct mk_model *m)
      * (unless mk_model_forward_backward took it in the forward) */
     if (!m->fwd_head_grad) {
         m->ops->zero(a->dnormed, T * c->d_model * sizeof(float));
-        mk_head_chunks(m, T, 1);
+        mk_head_chunks(m, T, 1, 0);
     }
     m->fwd_head_grad = 0;
     return backbone_backward(m);

@@ -139,7 +139,7 @@ static mk_status forward(struct mk_model *m, const int32_t *ids, const uint8_t *
         ops->zero(a->dnormed, T * c->d_model * sizeof(float));
     }
     if (st == MK_OK && targets) {
-        mk_head_chunks(m, T, head_grad);
+        mk_head_chunks(m, T, head_grad, logits != NULL);
         st = mk_head_loss(m, T, loss);
     }
     if (st == MK_OK)

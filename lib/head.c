@@ -28,7 +28,7 @@ mk_status mk_head_targets(struct mk_model *m, const int32_t *targets, const floa
     return st;
 }
 
-void mk_head_chunks(struct mk_model *m, size_t T, int grad)
+void mk_head_chunks(struct mk_model *m, size_t T, int grad, int logits_ready)
 {
     const struct mk_ops *ops = m->ops;
     const struct mk_config *c = &m->cfg;
@@ -36,8 +36,9 @@ void mk_head_chunks(struct mk_model *m, size_t T, int grad)
     const size_t D = (size_t)c->d_model, rows = a->head_rows;
     for (size_t r0 = 0; r0 < T; r0 += rows) {
         const size_t n = T - r0 < rows ? T - r0 : rows;
-        ops->linear_fwd(a->logits, a->normed_f + r0 * D, (int)D, m->p.head, NULL, n, (int)D,
-                        c->vocab_size);
+        if (!(logits_ready && n == T)) /* (a forward that returns them made all T rows) */
+            ops->linear_fwd(a->logits, a->normed_f + r0 * D, (int)D, m->p.head, NULL, n, (int)D,
+                            c->vocab_size);
         ops->cross_entropy(a->losses + r0, grad ? a->logits : NULL, a->logits, a->targets + r0,
                            m->fwd_weighted ? a->weights + r0 : NULL, n, c->vocab_size,
                            m->fwd_weight_sum > 0 ? (float)(1.0 / m->fwd_weight_sum) : 0.0f);

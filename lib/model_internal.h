@@ -157,12 +157,13 @@ mk_status mk_model_reserve_acts(struct mk_model *m, size_t T, int n_sets, size_t
 /* lib/head.c: the LM head and loss in chunks of at most MK_HEAD_CHUNK_ROWS rows (4096 x 50280
  * floats = 824 MB; each chunk rounds W_head to bf16 once in the GPU's bf16 mode). mk_head_targets uploads the targets (and weights) and keeps their weight
  * sum; mk_head_chunks runs the chunks over acts.normed_f: losses, and with grad also
- * acts.dnormed (which it adds to) and the head's gradient; mk_head_loss reads the weighted
+ * acts.dnormed (which it adds to) and the head's gradient (logits_ready: acts.logits already
+ * holds all T rows, as after a forward that returns them); mk_head_loss reads the weighted
  * mean loss back. */
 #define MK_HEAD_CHUNK_ROWS 4096
 mk_status mk_head_targets(struct mk_model *m, const int32_t *targets, const float *weights,
                           size_t T);
-void mk_head_chunks(struct mk_model *m, size_t T, int grad);
+void mk_head_chunks(struct mk_model *m, size_t T, int grad, int logits_ready);
 mk_status mk_head_loss(struct mk_model *m, size_t T, float *loss);
 
 /* Forward with an optional packed-document reset mask [B, L] (reset[b,t] = 1 starts a new
