@@ -32,20 +32,6 @@ static const char usage_text[] =
     "Example:\n"
     "  mambakit generate --model tests/data/golden/tiny --prompt-ids 17,226,47 --max-new 25\n";
 
-/* --precision's names, as run.precision in recipes */
-static mk_status parse_precision(const char *s, enum mk_precision *out)
-{
-    static const struct { const char *name; enum mk_precision p; } names[] = {
-        {"fp32", MK_PRECISION_FP32}, {"bf16", MK_PRECISION_BF16}, {"f16", MK_PRECISION_F16},
-        {"q8", MK_PRECISION_Q8}};
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (!strcmp(s, names[i].name)) {
-            *out = names[i].p;
-            return MK_OK;
-        }
-    return mk_fail(MK_ERR_INVALID, "--precision: '%s' is not one of fp32, bf16, f16, q8", s);
-}
-
 static int print_token(int32_t token, void *user)
 {
     (void)user;
@@ -89,7 +75,10 @@ int mk_cmd_generate(int argc, char **argv)
         case 's': st = mk_cli_parse_u64("--seed", optarg, &so.seed); break;
         case 'E': ignore_eos = 1; break;
         case 'd': device = optarg; break;
-        case 'R': st = parse_precision(optarg, &precision); break;
+        case 'R':
+            if (mk_precision_parse(optarg, &precision) != MK_OK) /* "--precision: 'x' is not ..." */
+                return mk_cli_usage_error("generate", "--%s", mk_last_error());
+            break;
         case 'h': fputs(usage_text, stdout); return 0;
         default: return mk_cli_usage_error("generate", "unknown or incomplete option");
         }

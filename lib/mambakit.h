@@ -274,6 +274,9 @@ enum mk_precision { MK_PRECISION_FP32 = 0, MK_PRECISION_BF16 = 1, MK_PRECISION_F
  * with MK_ERR_UNSUPPORTED on a backend without the mode (the CPU); fp32 always succeeds. f16
  * and q8 belong to the model (its weight copy) and fail with MK_ERR_UNSUPPORTED on CUDA. */
 mk_status mk_model_set_precision(struct mk_model *m, enum mk_precision p);
+/* The precision named "fp32", "bf16", "f16" or "q8" (a recipe's run.precision, the CLI's
+ * --precision); MK_ERR_INVALID for any other name, with a message listing them. */
+mk_status mk_precision_parse(const char *name, enum mk_precision *out);
 
 #ifdef __cplusplus
 }

@@ -133,6 +133,19 @@ mk_status mk_cpu_lowp_refresh(struct mk_model *m)
     return st;
 }
 
+mk_status mk_precision_parse(const char *name, enum mk_precision *out)
+{
+    static const struct { const char *name; enum mk_precision p; } names[] = {
+        {"fp32", MK_PRECISION_FP32}, {"bf16", MK_PRECISION_BF16}, {"f16", MK_PRECISION_F16},
+        {"q8", MK_PRECISION_Q8}};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (!strcmp(name, names[i].name)) {
+            *out = names[i].p;
+            return MK_OK;
+        }
+    return mk_fail(MK_ERR_INVALID, "precision: '%s' is not one of fp32, bf16, f16, q8", name);
+}
+
 mk_status mk_model_set_precision(struct mk_model *m, enum mk_precision p)
 {
     if (!m)

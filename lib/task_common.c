@@ -50,13 +50,9 @@ mk_status mk_task_new_model(struct mk_model **out, const struct mk_recipe *r)
 
 mk_status mk_task_precision(const struct mk_recipe *r, struct mk_model *m)
 {
-    static const struct { const char *name; enum mk_precision p; } names[] = {
-        {"bf16", MK_PRECISION_BF16}, {"f16", MK_PRECISION_F16}, {"q8", MK_PRECISION_Q8}};
     enum mk_precision p = MK_PRECISION_FP32;
-    for (size_t i = 0; r->precision && i < sizeof names / sizeof names[0]; i++)
-        if (!strcmp(r->precision, names[i].name))
-            p = names[i].p;
-    return mk_model_set_precision(m, p);
+    mk_status st = r->precision ? mk_precision_parse(r->precision, &p) : MK_OK;
+    return st != MK_OK ? st : mk_model_set_precision(m, p);
 }
 
 mk_status mk_task_load_model(struct mk_model **out, const struct mk_recipe *r)
