@@ -7,14 +7,14 @@
 # 2 ranks, each ending where the uninterrupted run ends, and a global batch that does not
 # divide over the ranks is refused. A tiny great-apes classifier (recipes/dna-apes.yaml on a
 # fixture of 5 copies of the human mtDNA) checks the classification head's gradients the
-# same way. Skipped in a build without MPI.
+# same way; bench/dist-scaling.sh runs on 1 and 2 CPU ranks. Skipped in a build without MPI.
 . "${MK_SRCDIR:-.}/tests/tap.sh"
 if ! grep -q '^#define MK_HAVE_MPI 1' "${MK_BUILDDIR:-.}/config.h" || ! command -v mpirun >/dev/null
 then
     echo "1..0 # SKIP no MPI"
     exit 0
 fi
-echo "1..9"
+echo "1..10"
 export OMP_NUM_THREADS=1
 MPI="mpirun --allow-run-as-root --oversubscribe -np 2"
 CMP=${MK_BUILDDIR:-.}/tests/dist_compare
@@ -88,4 +88,10 @@ check "the comparison passes a checkpoint against itself and fails steps 3 again
 check "a classifier trains on 1 rank and on 2" eval 'classify c-one && classify c-two $MPI'
 check "2 ranks: the classifier's losses, backbone and head are those of 1 rank" \
     same_classifier c-one c-two
+check "bench/dist-scaling.sh: a row for 1 and for 2 CPU ranks, the same losses" sh -c "
+    cd '$SRC' && MAMBAKIT='$MK' DEVICE=cpu STEPS=4 MICRO=2 OUT='$T/scaling' \
+        SETS='model.d_model=16 data.seq_len=16' sh bench/dist-scaling.sh > '$T/scaling.md' &&
+    grep -q '^| 1 | cpu | 4 | 4 | [0-9]* | [0-9]* | 1.00 | 0.0e+00 |' '$T/scaling.md' &&
+    grep -Eq '^\\| 2 \\| cpu \\| 4 \\| 4 \\| [0-9]+ \\| [0-9]+ \\| [0-9.]+ \\| [0-9.]+e[-+][0-9]+ \\|' '$T/scaling.md' &&
+    awk -F'|' '\$2 == \" 2 \" && \$9 + 0 > 1e-5 { exit 1 }' '$T/scaling.md'"
 [ "$failed" = 0 ]
