@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cublas_v2.h>
+#include <cuda_bf16.h>
 #include <cuda_runtime.h>
 extern "C" { /* ops.h and the contract headers are plain C */
 #include "ops.h"
@@ -72,6 +73,14 @@ __device__ __forceinline__ float mk_block_sum(float v, float *red)
 }
 #endif
 
+/* ---- bf16 (bf16.cu) ----------------------------------------------------------------------- */
+/* dst [rows, cols] packed = src [rows, cols] (row stride ld) rounded to bf16, on the stream */
+void mk_cuda_to_bf16(__nv_bfloat16 *dst, const float *src, int rows, int cols, int ld);
+/* the same into scratch memory (mk_cuda_scratch_free it); NULL on failure, recorded */
+__nv_bfloat16 *mk_cuda_bf16_copy(const float *src, int rows, int cols, int ld);
+/* the fresh bf16 copy of the registered weight matrix W (weights_bf16_set), else NULL */
+const __nv_bfloat16 *mk_cuda_weight_bf16(const float *W);
+
 /* ---- launchers (the table's kernels) ---------------------------------------------------- */
 #ifdef __cplusplus
 extern "C" {
@@ -101,10 +110,15 @@ void mk_cuda_adamw(float *p, float *m, float *v, const float *grad, size_t n,
                    const struct mk_adamw_hp *hp);
 double mk_cuda_sumsq(const float *x, size_t n);
 void mk_cuda_argmax_rows(int32_t *ids, const float *x, size_t rows, int n);
+mk_status mk_cuda_weights_bf16_set(const void *owner, const float *const *W, const size_t *numel,
+                                   int n);
+void mk_cuda_weights_bf16_stale(const void *owner);
+void mk_cuda_weights_bf16_refresh(const void *owner);
 /* linear_fwd for M <= MK_GEMV_MAX_ROWS rows (gemv.cu), which mk_cuda_linear_fwd hands it */
 #define MK_GEMV_MAX_ROWS 8
-void mk_cuda_gemv_fwd(float *out, const float *in, int ld_in, const float *W, const float *bias,
-                      int M, int K, int N);
+/* (W16: W's bf16 copy, read instead of W, or NULL) */
+void mk_cuda_gemv_fwd(float *out, const float *in, int ld_in, const float *W,
+                      const __nv_bfloat16 *W16, const float *bias, int M, int K, int N);
 #ifdef __cplusplus
 }
 #endif

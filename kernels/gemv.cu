@@ -5,17 +5,40 @@
  * inputs: `split` warps share row n, each summing every split-th 32-lane stretch of k (as
  * float4 when the strides and pointers allow), then one warp adds the split partials in
  * order. split grows when N is small (x_proj: 80 rows) so that enough warps read at once.
- * fp32 products and sums in both GEMM precision modes (the bf16 mode allows bf16 error; this
- * is closer). One kernel, no bias pass, no workspace: it is recorded into the step's graph.
+ * W is fp32, or in the bf16 mode the model's kept bf16 copy of it (bf16.cu: half the bytes
+ * of the read that bounds the step); the products and sums are fp32 in both modes (the bf16
+ * mode allows bf16 error in both operands; this rounds only W). One kernel, no bias pass, no
+ * workspace: it is recorded into the step's graph.
  */
 #include <stdint.h>
 #include "cuda_common.cuh"
 
 #define GEMV_WARPS 8
 
-template <int M>
+/* four consecutive weights from k = 4 k4 (16 bytes of fp32, 8 of bf16), and one */
+__device__ __forceinline__ float4 load4(const float *w, int k4)
+{
+    return __ldg((const float4 *)w + k4);
+}
+__device__ __forceinline__ float4 load4(const __nv_bfloat16 *w, int k4)
+{
+    const uint2 u = __ldg((const uint2 *)w + k4);
+    const float2 a = __bfloat1622float2(*(const __nv_bfloat162 *)&u.x);
+    const float2 b = __bfloat1622float2(*(const __nv_bfloat162 *)&u.y);
+    return make_float4(a.x, a.y, b.x, b.y);
+}
+__device__ __forceinline__ float load1(const float *w, int k)
+{
+    return __ldg(w + k);
+}
+__device__ __forceinline__ float load1(const __nv_bfloat16 *w, int k)
+{
+    return __bfloat162float(w[k]);
+}
+
+template <int M, typename TW>
 __global__ void __launch_bounds__(GEMV_WARPS * 32)
-gemv_kernel(float *out, const float *in, int ld_in, const float *W, const float *bias, int K,
+gemv_kernel(float *out, const float *in, int ld_in, const TW *W, const float *bias, int K,
             int N, int split, int vec)
 {
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -25,12 +48,11 @@ gemv_kernel(float *out, const float *in, int ld_in, const float *W, const float 
     for (int m = 0; m < M; m++)
         acc[m] = 0.0f;
     if (n < N) {
-        const float *w = W + (size_t)n * K;
+        const TW *w = W + (size_t)n * K;
         if (vec) {
-            const float4 *w4 = (const float4 *)w;
 #pragma unroll 4
             for (int k4 = part * 32 + lane; k4 < K / 4; k4 += 32 * split) {
-                const float4 a = __ldg(w4 + k4);
+                const float4 a = load4(w, k4);
 #pragma unroll
                 for (int m = 0; m < M; m++) {
                     const float4 x = __ldg((const float4 *)(in + (size_t)m * ld_in) + k4);
@@ -40,7 +62,7 @@ gemv_kernel(float *out, const float *in, int ld_in, const float *W, const float 
         } else {
 #pragma unroll 4
             for (int k = part * 32 + lane; k < K; k += 32 * split) {
-                const float a = __ldg(w + k);
+                const float a = load1(w, k);
 #pragma unroll
                 for (int m = 0; m < M; m++)
                     acc[m] += a * __ldg(in + (size_t)m * ld_in + k);
@@ -74,20 +96,21 @@ static int gemv_split(int K, int N)
     return split;
 }
 
-template <int M>
-static void gemv_launch(float *out, const float *in, int ld_in, const float *W, const float *bias,
+template <int M, typename TW>
+static void gemv_launch(float *out, const float *in, int ld_in, const TW *W, const float *bias,
                         int K, int N)
 {
     const int split = gemv_split(K, N), rows = GEMV_WARPS / split;
-    const int vec = K % 4 == 0 && ld_in % 4 == 0 && (uintptr_t)W % 16 == 0 &&
+    const int vec = K % 4 == 0 && ld_in % 4 == 0 && (uintptr_t)W % (4 * sizeof(TW)) == 0 &&
                     (uintptr_t)in % 16 == 0;
-    gemv_kernel<M><<<(N + rows - 1) / rows, GEMV_WARPS * 32, 0, mk_cuda_stream()>>>(
+    gemv_kernel<M, TW><<<(N + rows - 1) / rows, GEMV_WARPS * 32, 0, mk_cuda_stream()>>>(
         out, in, ld_in, W, bias, K, N, split, vec);
     MK_LAUNCH_CHECK();
 }
 
-extern "C" void mk_cuda_gemv_fwd(float *out, const float *in, int ld_in, const float *W,
-                                 const float *bias, int M, int K, int N)
+template <typename TW>
+static void gemv_rows(float *out, const float *in, int ld_in, const TW *W, const float *bias,
+                      int M, int K, int N)
 {
     switch (M) {
     case 1: gemv_launch<1>(out, in, ld_in, W, bias, K, N); break;
@@ -99,4 +122,13 @@ extern "C" void mk_cuda_gemv_fwd(float *out, const float *in, int ld_in, const f
     case 7: gemv_launch<7>(out, in, ld_in, W, bias, K, N); break;
     default: gemv_launch<8>(out, in, ld_in, W, bias, K, N); break;
     }
+}
+
+extern "C" void mk_cuda_gemv_fwd(float *out, const float *in, int ld_in, const float *W,
+                                 const __nv_bfloat16 *W16, const float *bias, int M, int K, int N)
+{
+    if (W16)
+        gemv_rows(out, in, ld_in, W16, bias, M, K, N);
+    else
+        gemv_rows(out, in, ld_in, W, bias, M, K, N);
 }

@@ -3,13 +3,14 @@
  * bf16 GEMM mode (set_gemm_precision, ops.h) both operands are rounded to bf16 copies in
  * scratch memory and multiplied on bf16 tensor cores with fp32 accumulation into the fp32
  * outputs (relative error ~1e-2 of the output's scale). (cuBLAS's COMPUTE_32F_FAST_16BF on
- * fp32 operands picks TF32 kernels on sm_90, at half the bf16 rate.) W is rounded once per
- * call; the rows (tokens) go through in chunks whose bf16 copies fit LIN_BF16_BYTES, so the
- * LM head's 16384 x 50280 gradient is never copied whole. Rounding W costs ~6 bytes of traffic
- * per weight, which the faster product repays only from ~500 rows (the TF32 product saves
- * M x 2.5 fs per weight at ~400 vs ~800 TFLOP/s; the copy costs 6 B / 4.8 TB/s = 1.25 ps):
- * below LIN_BF16_MIN_ROWS rows (decoding batches) the bf16 mode keeps FAST_16BF on the fp32
- * operands.
+ * fp32 operands picks TF32 kernels on sm_90, at half the bf16 rate.) A model's weight
+ * matrices have bf16 copies kept between products (bf16.cu: weights_bf16_set); any other W
+ * is rounded once per call. The rows (tokens) go through in chunks whose bf16 copies fit
+ * LIN_BF16_BYTES, so the LM head's 16384 x 50280 gradient is never copied whole. Rounding a W
+ * without a kept copy costs ~6 bytes of traffic per weight, which the faster product repays
+ * only from ~500 rows (the TF32 product saves M x 2.5 fs per weight at ~400 vs ~800 TFLOP/s;
+ * the copy costs 6 B / 4.8 TB/s = 1.25 ps): below LIN_BF16_MIN_ROWS rows such a W is
+ * multiplied with FAST_16BF on the fp32 operands.
  *
  * Row-major X [M, K] (row stride ld) is column-major X^T [K, M] (leading dimension ld), so with
  * W [N, K] row-major = column-major W^T [K, N]:
@@ -19,7 +20,8 @@
  * The bias is broadcast into out first and the product added (beta = 1); dbias is a column
  * sum of dout, partials per LIN_ROWS rows added in order (deterministic). The forward of at
  * most MK_GEMV_MAX_ROWS rows (the decoding step) goes to gemv.cu instead: one kernel that
- * reads W once, bias included, and is recorded into the step's graph without a workspace.
+ * reads W (its kept bf16 copy in the bf16 mode) once, bias included, and is recorded into the
+ * step's graph without a workspace.
  */
 #include <limits.h>
 #include <cuda_bf16.h>
@@ -48,42 +50,6 @@ static void gemm(cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k
     gemm_typed(ta, tb, m, n, k, A, lda, B, ldb, CUDA_R_32F, beta, C, ldc);
 }
 
-/* dst [rows, cols] packed bf16 = src [rows, cols] with row stride ld, rounded to nearest;
- * VEC = 4: four values a thread (cols, ld and both pointers multiples of 4 elements) */
-template <int VEC>
-__global__ void to_bf16_kernel(__nv_bfloat16 *dst, const float *src, int rows, int cols, int ld)
-{
-    const int step = gridDim.x * blockDim.x * VEC;
-    for (int r = blockIdx.y; r < rows; r += gridDim.y)
-        for (int c = (blockIdx.x * blockDim.x + threadIdx.x) * VEC; c < cols; c += step) {
-            if (VEC == 4) {
-                const float4 v = *(const float4 *)(src + (size_t)r * ld + c);
-                __nv_bfloat162 *d = (__nv_bfloat162 *)(dst + (size_t)r * cols + c);
-                d[0] = __floats2bfloat162_rn(v.x, v.y);
-                d[1] = __floats2bfloat162_rn(v.z, v.w);
-            } else {
-                dst[(size_t)r * cols + c] = __float2bfloat16_rn(src[(size_t)r * ld + c]);
-            }
-        }
-}
-
-/* a bf16 copy of src [rows, cols] (row stride ld) in scratch memory, or NULL (recorded) */
-static __nv_bfloat16 *bf16_copy(const float *src, int rows, int cols, int ld)
-{
-    __nv_bfloat16 *d = (__nv_bfloat16 *)mk_cuda_scratch((size_t)rows * cols * sizeof *d);
-    if (!d)
-        return NULL;
-    const bool vec = cols % 4 == 0 && ld % 4 == 0 && (uintptr_t)src % 16 == 0;
-    const int per_block = 256 * (vec ? 4 : 1), bx = (cols + per_block - 1) / per_block;
-    dim3 grid(bx < 16 ? bx : 16, rows < 65535 ? rows : 65535);
-    if (vec)
-        to_bf16_kernel<4><<<grid, 256, 0, mk_cuda_stream()>>>(d, src, rows, cols, ld);
-    else
-        to_bf16_kernel<1><<<grid, 256, 0, mk_cuda_stream()>>>(d, src, rows, cols, ld);
-    MK_LAUNCH_CHECK();
-    return d;
-}
-
 /* rows of one chunk in bf16 mode: the copies of in [mc, K] and dout/out [mc, N] fit the budget */
 static int bf16_chunk_rows(int K, int N)
 {
@@ -91,36 +57,41 @@ static int bf16_chunk_rows(int K, int N)
     return mc < 64 ? 64 : mc > INT_MAX ? INT_MAX : (int)mc;
 }
 
-/* bf16 mode forward: out [M, N] (+)= in W^T over chunks of rows */
+/* bf16 mode forward: out [M, N] (+)= in W^T over chunks of rows; W's registered copy
+ * (bf16.cu) when it has one, else one made for this call */
 static void linear_fwd_bf16(float *out, const float *in, int ld_in, const float *W, size_t M,
                             int K, int N, float beta)
 {
-    __nv_bfloat16 *w16 = bf16_copy(W, N, K, K);
+    const __nv_bfloat16 *kept = mk_cuda_weight_bf16(W);
+    __nv_bfloat16 *made = kept ? NULL : mk_cuda_bf16_copy(W, N, K, K);
+    const __nv_bfloat16 *w16 = kept ? kept : made;
     const int mc = bf16_chunk_rows(K, 0);
     for (size_t m0 = 0; w16 && m0 < M; m0 += mc) {
         const int rows = M - m0 < (size_t)mc ? (int)(M - m0) : mc;
-        __nv_bfloat16 *x16 = bf16_copy(in + m0 * ld_in, rows, K, ld_in);
+        __nv_bfloat16 *x16 = mk_cuda_bf16_copy(in + m0 * ld_in, rows, K, ld_in);
         if (!x16)
             break;
         gemm_typed(CUBLAS_OP_T, CUBLAS_OP_N, N, rows, K, w16, K, x16, K, CUDA_R_16BF, beta,
                    out + m0 * N, N);
         mk_cuda_scratch_free(x16);
     }
-    mk_cuda_scratch_free(w16);
+    mk_cuda_scratch_free(made);
 }
 
 /* bf16 mode backward: din (+)= dout W, dW += in^T dout, over chunks of rows */
 static void linear_bwd_bf16(float *din, int ld_din, float *dW, const float *dout,
                             const float *in, int ld_in, const float *W, size_t M, int K, int N)
 {
-    __nv_bfloat16 *w16 = din ? bf16_copy(W, N, K, K) : NULL;
+    const __nv_bfloat16 *kept = din ? mk_cuda_weight_bf16(W) : NULL;
+    __nv_bfloat16 *made = din && !kept ? mk_cuda_bf16_copy(W, N, K, K) : NULL;
+    const __nv_bfloat16 *w16 = kept ? kept : made;
     if (din && !w16)
         return;
     const int mc = bf16_chunk_rows(K, N);
     for (size_t m0 = 0; m0 < M; m0 += mc) {
         const int rows = M - m0 < (size_t)mc ? (int)(M - m0) : mc;
-        __nv_bfloat16 *g16 = bf16_copy(dout + m0 * N, rows, N, N);
-        __nv_bfloat16 *x16 = g16 ? bf16_copy(in + m0 * ld_in, rows, K, ld_in) : NULL;
+        __nv_bfloat16 *g16 = mk_cuda_bf16_copy(dout + m0 * N, rows, N, N);
+        __nv_bfloat16 *x16 = g16 ? mk_cuda_bf16_copy(in + m0 * ld_in, rows, K, ld_in) : NULL;
         if (x16 && din)
             gemm_typed(CUBLAS_OP_N, CUBLAS_OP_N, K, rows, N, w16, K, g16, N, CUDA_R_16BF, 1.0f,
                        din + m0 * ld_din, ld_din);
@@ -132,7 +103,14 @@ static void linear_bwd_bf16(float *din, int ld_din, float *dW, const float *dout
         if (!x16)
             break;
     }
-    mk_cuda_scratch_free(w16);
+    mk_cuda_scratch_free(made);
+}
+
+/* Whether the bf16 mode multiplies M rows by W on bf16 operands: always when W has a
+ * registered copy (only the rows are rounded), else from LIN_BF16_MIN_ROWS rows (see the top) */
+static bool bf16_products(const float *W, size_t M)
+{
+    return mk_cuda_gemm_bf16() && (M >= LIN_BF16_MIN_ROWS || mk_cuda_weight_bf16(W));
 }
 
 static int rows_fit(size_t M)
@@ -157,7 +135,8 @@ extern "C" void mk_cuda_linear_fwd(float *out, const float *in, int ld_in, const
     if (M == 0 || !rows_fit(M))
         return;
     if (M <= MK_GEMV_MAX_ROWS) {
-        mk_cuda_gemv_fwd(out, in, ld_in, W, bias, (int)M, K, N);
+        mk_cuda_gemv_fwd(out, in, ld_in, W, mk_cuda_gemm_bf16() ? mk_cuda_weight_bf16(W) : NULL,
+                         bias, (int)M, K, N);
         return;
     }
     if (bias) {
@@ -165,7 +144,7 @@ extern "C" void mk_cuda_linear_fwd(float *out, const float *in, int ld_in, const
                                                                                   N);
         MK_LAUNCH_CHECK();
     }
-    if (mk_cuda_gemm_bf16() && M >= LIN_BF16_MIN_ROWS)
+    if (bf16_products(W, M))
         linear_fwd_bf16(out, in, ld_in, W, M, K, N, bias ? 1.0f : 0.0f);
     else
         gemm(CUBLAS_OP_T, CUBLAS_OP_N, N, (int)M, K, W, K, in, ld_in, bias ? 1.0f : 0.0f, out, N);
@@ -190,7 +169,7 @@ extern "C" void mk_cuda_linear_bwd(float *din, int ld_din, float *dW, float *dbi
 {
     if (M == 0 || !rows_fit(M))
         return;
-    if (mk_cuda_gemm_bf16() && M >= LIN_BF16_MIN_ROWS) {
+    if (bf16_products(W, M)) {
         linear_bwd_bf16(din, ld_din, dW, dout, in, ld_in, W, M, K, N);
     } else {
         if (din)

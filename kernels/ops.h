@@ -84,6 +84,18 @@ struct mk_ops {
     /* Greedy decoding's pick per row of logits (argmax.h), so a greedy step reads back ids
      * instead of logits. */
     void (*argmax_rows)(int32_t *ids, const float *x, size_t rows, int n);
+
+    /* bf16 copies of a model's weight matrices for the bf16 GEMM mode (NULL on the CPU):
+     * weights_bf16_set registers the n fp32 matrices W[i] (numel[i] floats each, backend
+     * memory) of `owner` and allocates their copies, stale (n = 0: frees the owner's copies;
+     * another owner's registration replaces them); weights_bf16_stale marks them stale (the
+     * parameters may have changed); weights_bf16_refresh rounds stale copies again, on the
+     * stream. linear_fwd / linear_bwd in the bf16 mode read the fresh copy of a registered W
+     * instead of rounding W per call; a stale copy is never read. */
+    mk_status (*weights_bf16_set)(const void *owner, const float *const *W, const size_t *numel,
+                                  int n);
+    void (*weights_bf16_stale)(const void *owner);
+    void (*weights_bf16_refresh)(const void *owner);
 };
 
 /* The CPU reference backend (always available). */

@@ -257,6 +257,9 @@ static const struct mk_ops cuda_ops = {
     cuda_graph_free,
     cuda_set_gemm_precision,
     mk_cuda_argmax_rows,
+    mk_cuda_weights_bf16_set,
+    mk_cuda_weights_bf16_stale,
+    mk_cuda_weights_bf16_refresh,
 };
 
 /* ---- devices ------------------------------------------------------------------------------ */

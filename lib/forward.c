@@ -90,6 +90,7 @@ static mk_status run_backbone(struct mk_model *m, const int32_t *ids, const uint
     const struct mk_config *c = &m->cfg;
     const size_t T = (size_t)B * L;
     m->fwd_ready = m->fwd_head_grad = 0;
+    mk_model_weights_ready(m);
     mk_status st = mk_model_reserve_acts(m, T, keep ? c->n_layer : 1, head_rows, keep);
     if (st != MK_OK)
         return st;
@@ -211,7 +212,7 @@ static int step_key_equal(const struct mk_step_key *x, const struct mk_step_key 
            x->floats == y->floats && x->T == y->T && x->n_sets == y->n_sets &&
            x->head_rows == y->head_rows && x->with_grads == y->with_grads &&
            x->need_head == y->need_head && x->D == y->D && x->V == y->V &&
-           x->argmax == y->argmax;
+           x->argmax == y->argmax && x->precision_gen == y->precision_gen;
 }
 
 /* The step through its CUDA graph; with `greedy`, the graph also takes the argmax of each row
@@ -226,6 +227,7 @@ static mk_status step_graph(struct mk_model *m, struct mk_state *s, const int32_
     if (st != MK_OK)
         return st;
     m->fwd_ready = 0;
+    mk_model_weights_ready(m); /* before the graph is recorded or replayed */
     st = mk_model_reserve_acts(m, (size_t)B, 1, need_head ? (size_t)B : 0, 0);
     if (st != MK_OK)
         return st;
@@ -234,6 +236,7 @@ static mk_status step_graph(struct mk_model *m, struct mk_state *s, const int32_
         .m = m, .params = m->params, .block = a->block, .floats = a->floats, .T = a->T,
         .n_sets = a->n_sets, .head_rows = a->head_rows, .with_grads = a->with_grads,
         .need_head = need_head, .D = c->d_model, .V = c->vocab_size, .argmax = greedy,
+        .precision_gen = m->precision_gen,
     };
     if (s->graph && !step_key_equal(&key, &s->graph_key)) {
         ops->graph_free(s->graph);

@@ -63,6 +63,8 @@ void mk_model_free(struct mk_model *m)
     if (!m)
         return;
     if (m->ops) {
+        if (m->bf16_weights)
+            m->ops->weights_bf16_set(m, NULL, NULL, 0);
         acts_free(m);
         if (m->params)
             m->ops->free(m->params);

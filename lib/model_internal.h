@@ -101,6 +101,9 @@ struct mk_model {
     int fwd_weighted;      /* it had per-token loss weights (in acts.weights) */
     int fwd_head_grad;     /* it already took the head's gradient (mk_model_forward_backward) */
     struct mk_cpu_lowp *lowp; /* CPU decoding weights in f16 / 8 bits, or NULL (fp32) */
+    int bf16_weights;         /* CUDA bf16 mode: the backend keeps bf16 copies of the weight
+                               * matrices (lib/precision.c, ops->weights_bf16_*) */
+    unsigned precision_gen;   /* mk_model_set_precision calls so far (struct mk_step_key) */
 };
 
 /* What a recorded decoding step depends on: the model, its parameter block, the activation
@@ -114,6 +117,8 @@ struct mk_step_key {
     size_t head_rows;
     int n_sets, with_grads, need_head, D, V;
     int argmax; /* the greedy step: the head's argmax per row into acts.targets */
+    unsigned precision_gen; /* mk_model_set_precision calls so far: a graph is recorded in
+                             * one GEMM mode, with one set of bf16 weight copies */
 };
 
 struct mk_state {
@@ -145,6 +150,9 @@ mk_status mk_cpu_step(struct mk_model *m, struct mk_state *s, const int32_t *ids
 mk_status mk_cpu_lowp_refresh(struct mk_model *m);
 void mk_cpu_lowp_free(struct mk_model *m);
 void mk_model_params_changed(struct mk_model *m);
+/* Rounds the backend's stale bf16 weight copies again (CUDA bf16 mode; else nothing): called
+ * before the products of a forward or a step. */
+void mk_model_weights_ready(struct mk_model *m);
 
 /* Points a view's tensors into `block` following the layout (grads share params' offsets). */
 void mk_model_bind(struct mk_model_params *view, const struct mk_model *m, float *block);
@@ -155,7 +163,7 @@ mk_status mk_model_reserve_acts(struct mk_model *m, size_t T, int n_sets, size_t
                                 int with_grads);
 
 /* lib/head.c: the LM head and loss in chunks of at most MK_HEAD_CHUNK_ROWS rows (4096 x 50280
- * floats = 824 MB; each chunk rounds W_head to bf16 once in the GPU's bf16 mode). mk_head_targets uploads the targets (and weights) and keeps their weight
+ * floats = 824 MB; in the GPU's bf16 mode they read the kept bf16 copy of W_head). mk_head_targets uploads the targets (and weights) and keeps their weight
  * sum; mk_head_chunks runs the chunks over acts.normed_f: losses, and with grad also
  * acts.dnormed (which it adds to) and the head's gradient (logits_ready: acts.logits already
  * holds all T rows, as after a forward that returns them); mk_head_loss reads the weighted

@@ -1,7 +1,10 @@
 /* precision.c — mk_model_set_precision.
  *
  * On CUDA it is the GEMM precision mode of the backend (ops.h, set_gemm_precision): fp32 or
- * bf16 tensor-core products. On the CPU it is the storage of the weights that decoding reads
+ * bf16 tensor-core products; in the bf16 mode the backend also keeps bf16 copies of the
+ * model's weight matrices (weights_bf16_set: the five matrices below), which are marked stale
+ * like the CPU's copies and rounded again before the next forward or step
+ * (mk_model_weights_ready). On the CPU it is the storage of the weights that decoding reads
  * (issue 9): fp32 (the parameters themselves), f16 or 8-bit blocks (Q8: 32 weights, one fp32
  * scale). Those are copies of the five weight matrices of every layer and the head, made here
  * once (kernels/step_cpu.c rounds them) and read by the batch-1 step (lib/state.c); the fp32
@@ -29,6 +32,14 @@ void mk_model_params_changed(struct mk_model *m)
 {
     if (m->lowp)
         m->lowp->stale = 1;
+    if (m->bf16_weights)
+        m->ops->weights_bf16_stale(m);
+}
+
+void mk_model_weights_ready(struct mk_model *m)
+{
+    if (m->bf16_weights)
+        m->ops->weights_bf16_refresh(m);
 }
 
 /* The fp32 source of copy i (see struct mk_cpu_lowp) and its shape. */
@@ -133,6 +144,33 @@ mk_status mk_cpu_lowp_refresh(struct mk_model *m)
     return st;
 }
 
+/* CUDA: registers the bf16 copies of the matrices of lowp_source (on) or drops them. */
+static mk_status cuda_weight_copies(struct mk_model *m, int on)
+{
+    if (!m->ops->weights_bf16_set)
+        return MK_OK;
+    if (!on) {
+        m->bf16_weights = 0;
+        return m->ops->weights_bf16_set(m, NULL, NULL, 0);
+    }
+    const int n = 4 * m->cfg.n_layer + 1;
+    const float **W = malloc((size_t)n * sizeof *W);
+    size_t *numel = malloc((size_t)n * sizeof *numel);
+    mk_status st = W && numel ? MK_OK
+                              : mk_fail(MK_ERR_NOMEM, "out of memory for the bf16 weight list");
+    for (int i = 0; st == MK_OK && i < n; i++) {
+        int rows, cols;
+        W[i] = lowp_source(m, i, &rows, &cols);
+        numel[i] = (size_t)rows * cols;
+    }
+    if (st == MK_OK)
+        st = m->ops->weights_bf16_set(m, W, numel, n);
+    m->bf16_weights = st == MK_OK;
+    free(W);
+    free(numel);
+    return st;
+}
+
 mk_status mk_precision_parse(const char *name, enum mk_precision *out)
 {
     static const struct { const char *name; enum mk_precision p; } names[] = {
@@ -154,11 +192,13 @@ mk_status mk_model_set_precision(struct mk_model *m, enum mk_precision p)
         p != MK_PRECISION_Q8)
         return mk_fail(MK_ERR_INVALID, "mk_model_set_precision: unknown precision %d", (int)p);
     const char *name = p == MK_PRECISION_F16 ? "f16" : "q8";
+    m->precision_gen++; /* recorded steps are recorded again */
     if (m->ops->set_gemm_precision) { /* CUDA: the backend's GEMM mode */
         if (p == MK_PRECISION_F16 || p == MK_PRECISION_Q8)
             return mk_fail(MK_ERR_UNSUPPORTED, "%s weights are a CPU decoding mode (the %s "
                            "backend has fp32 and bf16)", name, m->ops->name);
-        return m->ops->set_gemm_precision(p == MK_PRECISION_BF16);
+        mk_status st = m->ops->set_gemm_precision(p == MK_PRECISION_BF16);
+        return st != MK_OK ? st : cuda_weight_copies(m, p == MK_PRECISION_BF16);
     }
     switch (p) {
     case MK_PRECISION_FP32:
