@@ -29,6 +29,11 @@ int mk_cuda_gemm_bf16(void);
 /* Stream-ordered scratch (cudaMallocAsync on the backend stream); NULL on failure, recorded. */
 void *mk_cuda_scratch(size_t bytes);
 void mk_cuda_scratch_free(void *p);
+/* A buffer the backend keeps for the bf16 copy of the rows of a small product (the decoding
+ * step's: its graph then has no allocation nodes), when bytes <= MK_CUDA_ROWS16_BYTES, else
+ * NULL. One buffer: what a product writes there is gone at the next product on the stream. */
+#define MK_CUDA_ROWS16_BYTES ((size_t)1 << 20)
+void *mk_cuda_rows16(size_t bytes);
 /* dst[c] += sum_{r = 0..rows-1} part[r * cols + c], summed in row order. */
 void mk_cuda_colsum(float *dst, const float *part, int rows, int cols);
 

@@ -68,12 +68,15 @@ static void linear_fwd_bf16(float *out, const float *in, int ld_in, const float 
     const int mc = bf16_chunk_rows(K, 0);
     for (size_t m0 = 0; w16 && m0 < M; m0 += mc) {
         const int rows = M - m0 < (size_t)mc ? (int)(M - m0) : mc;
-        __nv_bfloat16 *x16 = mk_cuda_bf16_copy(in + m0 * ld_in, rows, K, ld_in);
-        if (!x16)
+        const size_t x_bytes = (size_t)rows * K * sizeof(__nv_bfloat16);
+        __nv_bfloat16 *x16 = (__nv_bfloat16 *)mk_cuda_rows16(x_bytes), *x_made = NULL;
+        if (x16)
+            mk_cuda_to_bf16(x16, in + m0 * ld_in, rows, K, ld_in);
+        else if (!(x16 = x_made = mk_cuda_bf16_copy(in + m0 * ld_in, rows, K, ld_in)))
             break;
         gemm_typed(CUBLAS_OP_T, CUBLAS_OP_N, N, rows, K, w16, K, x16, K, CUDA_R_16BF, beta,
                    out + m0 * N, N);
-        mk_cuda_scratch_free(x16);
+        mk_cuda_scratch_free(x_made);
     }
     mk_cuda_scratch_free(made);
 }

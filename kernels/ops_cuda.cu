@@ -18,6 +18,7 @@ static struct {
     cudaStream_t stream;
     cublasHandle_t blas;
     void *workspace;  /* cuBLAS's, set once (graph capture must not allocate) */
+    void *rows16;     /* MK_CUDA_ROWS16_BYTES for mk_cuda_rows16 */
     int gemm_bf16;    /* GEMM precision mode (set_gemm_precision): 0 fp32, 1 bf16 products */
     int failed;       /* a failure was recorded since the last sync */
     char first[512];  /* its message */
@@ -72,6 +73,11 @@ void *mk_cuda_scratch(size_t bytes)
     if (MK_CK(cudaMallocAsync(&p, bytes ? bytes : 1, g_cuda.stream)))
         return NULL;
     return p;
+}
+
+void *mk_cuda_rows16(size_t bytes)
+{
+    return bytes <= MK_CUDA_ROWS16_BYTES ? g_cuda.rows16 : NULL;
 }
 
 void mk_cuda_scratch_free(void *p)
@@ -346,7 +352,8 @@ extern "C" mk_status mk_ops_cuda(const struct mk_ops **out, int index)
      * recorded into a CUDA graph allocate nothing; 32 MiB is NVIDIA's advice for Hopper. */
     const size_t ws_bytes = (size_t)32 << 20;
     if ((st = MK_CK(cudaMalloc(&g_cuda.workspace, ws_bytes))) ||
-        (st = MK_CK(cublasSetWorkspace(g_cuda.blas, g_cuda.workspace, ws_bytes)))) {
+        (st = MK_CK(cublasSetWorkspace(g_cuda.blas, g_cuda.workspace, ws_bytes))) ||
+        (st = MK_CK(cudaMalloc(&g_cuda.rows16, MK_CUDA_ROWS16_BYTES)))) {
         cublasDestroy(g_cuda.blas);
         cudaStreamDestroy(g_cuda.stream);
         return st;

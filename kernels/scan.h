@@ -40,6 +40,12 @@ struct mk_scan_in {
     const mk_real *z;          /* [B, L, E]   row stride ld_z, or NULL (no gate) */
     const uint8_t *reset;      /* [B, L] or NULL */
     int B, L, E, N, ld_bc, ld_z;
+    /* The decoding step (L = 1) may leave dt_proj to the scan: with W_dt set, delta is not
+     * read but computed, delta[b,t,e] = sum_{r<R} x_dt[b,t,r] W_dt[e,r], from x_dt [B, L, R]
+     * with row stride ld_bc (x_proj's first R columns) and W_dt [E, R] (dt_proj.weight).
+     * Forward at L = 1 only (the CUDA backend refuses more); W_dt NULL: delta is given. */
+    const mk_real *x_dt, *W_dt;
+    int R;
 };
 
 struct mk_scan_grad {

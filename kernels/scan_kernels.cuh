@@ -111,6 +111,8 @@ template <typename T> struct scan_args {
     int B, L, E, N, ld_bc, ld_z;
     int Tc, nch, TPC;
     float *S, *Sr, *sdt; /* chunk summaries, then carries */
+    const float *x_dt, *W_dt; /* the step's dt_proj (scan.h), or NULL */
+    int R;
 };
 
 /* This thread's place: channel e (clamped for loads; act = e < E), lane g of TPC, b, chunk. */
@@ -861,7 +863,9 @@ template <typename T, int NS> static void scan_fwd_ns(T *out, float *state, scan
  * in whole rows and the N exps run in parallel:
  *   h_n = exp(dt A_n) h_n + dt u B_n,  y = sum_n C_n h_n  (shuffle sum over the group),
  *   out = (y + D u) SiLU(z)
- * accurate expf/log1pf as in the reference (one step: the cost is latency, not work). */
+ * With W_dt, the group first takes delta = x_dt . W_dt[e] (lane j: r = j, j + G, ...; shuffle
+ * sum), so dt_proj is no kernel of its own. Accurate expf/log1pf as in the reference (one
+ * step: the cost is latency, not work). */
 template <typename T> __global__ void scan_step_kernel(T *out, float *state, scan_args<T> a, int G)
 {
     size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
@@ -869,10 +873,16 @@ template <typename T> __global__ void scan_step_kernel(T *out, float *state, sca
     const size_t o = i >> (__ffs(G) - 1); /* (b, e) */
     const bool live = o < (size_t)a.B * a.E;
     const int b = live ? (int)(o / a.E) : 0, e = live ? (int)(o % a.E) : 0;
-    float y = 0.0f, u = 0.0f;
+    float y = 0.0f, u = 0.0f, dtp = 0.0f;
+    if (a.W_dt) { /* the same for the whole grid: every lane reaches the shuffles */
+        for (int r = j; live && r < a.R; r += G)
+            dtp += a.x_dt[(size_t)b * a.ld_bc + r] * a.W_dt[(size_t)e * a.R + r];
+        for (int k = G >> 1; k > 0; k >>= 1)
+            dtp += __shfl_xor_sync(0xffffffffu, dtp, k, G);
+    }
     if (live) {
         u = ldf(a.u, o);
-        float x = ldf(a.delta, o) + a.delta_bias[e];
+        float x = (a.W_dt ? dtp : ldf(a.delta, o)) + a.delta_bias[e];
         float dt = x > 20.0f ? x : log1pf(expf(x)), dtu = dt * u;
         bool keep = state && !(a.reset && a.reset[b]);
         for (int n = j; n < a.N; n += G) {
@@ -909,6 +919,11 @@ template <typename T> static void scan_fwd_launch(T *out, float *state, const sc
 {
     if ((size_t)a.B * a.L * a.E == 0)
         return;
+    if (a.W_dt && a.L != 1) {
+        mk_cuda_record("dt_proj in the scan (W_dt) with L > 1", "L == 1", __func__, __FILE__,
+                       __LINE__);
+        return;
+    }
     if (a.L == 1) {
         const int G = scan_step_lanes(a.N);
         const size_t threads = (size_t)a.B * a.E * G;

@@ -63,11 +63,23 @@ static MK_HOT void scan_fwd_task(mk_real *out, mk_real *state, const struct mk_s
         if (in->reset && in->reset[row])
             memset(h, 0, (size_t)ne * N * sizeof *h);
         const mk_real *Bt = in->Bm + row * in->ld_bc, *Ct = in->Cm + row * in->ld_bc;
-        const mk_real *u = in->u + row * E + e0, *delta = in->delta + row * E + e0;
-        const mk_real *dbias = in->delta_bias + e0, *Dskip = in->Dskip + e0;
+        const mk_real *u = in->u + row * E + e0, *dbias = in->delta_bias + e0;
+        const mk_real *Dskip = in->Dskip + e0;
+        if (in->W_dt) { /* dt_proj here (the decoding step): delta = x_dt . W_dt[e] */
+            const mk_real *x = in->x_dt + row * in->ld_bc;
+            for (int i = 0; i < ne; i++) {
+                const mk_real *w = in->W_dt + (size_t)(e0 + i) * in->R;
+                mk_real d = 0;
+                for (int r = 0; r < in->R; r++)
+                    d += x[r] * w[r];
+                dt[i] = mk_softplus(d + dbias[i]);
+            }
+        } else {
+            const mk_real *delta = in->delta + row * E + e0;
 #pragma omp simd
-        for (int i = 0; i < ne; i++)
-            dt[i] = mk_softplus(delta[i] + dbias[i]);
+            for (int i = 0; i < ne; i++)
+                dt[i] = mk_softplus(delta[i] + dbias[i]);
+        }
         for (int i = 0; i < ne; i++) {
             mk_real *hi = h + (size_t)i * N, dti = dt[i], dtu = dt[i] * u[i];
             const mk_real *Ai = A + (size_t)i * N;

@@ -31,8 +31,14 @@ static void mixer_forward(struct mk_model *m, int l, struct mk_layer_acts *a, fl
     ops->linear_fwd(a->xz, a->normed, D, lp->in_proj_w, lp->in_proj_b, T, D, 2 * E);
     ops->conv1d_fwd(a->u, conv_state, a->xz, 2 * E, lp->conv_w, lp->conv_b, reset, B, L, E, K);
     ops->linear_fwd(a->xdbl, a->u, E, lp->x_proj_w, NULL, T, E, X);
-    ops->linear_fwd(a->delta, a->xdbl, X, lp->dt_proj_w, NULL, T, R, E);
     struct mk_scan_in in = mk_scan_inputs(c, lp, a, reset, B, L);
+    if (s && L == 1) { /* the step: dt_proj inside the scan, one kernel fewer (scan.h) */
+        in.x_dt = a->xdbl;
+        in.W_dt = lp->dt_proj_w;
+        in.R = R;
+    } else {
+        ops->linear_fwd(a->delta, a->xdbl, X, lp->dt_proj_w, NULL, T, R, E);
+    }
     ops->scan_fwd(a->y, ssm_state, &in);
     ops->linear_fwd(out, a->y, E, lp->out_proj_w, lp->out_proj_b, T, E, D);
 }

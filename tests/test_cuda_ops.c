@@ -240,9 +240,9 @@ static void test_scan(int B, int L, int E, int N, int with_z, int with_state, in
     float *d_ds0 = dev(ds0, ns * 4);
 
     struct mk_scan_in in = {u, delta, db_, Alog, xbc + R, xbc + R + N, Dsk, z, reset,
-                            B, L, E, N, ldbc, ldz};
+                            B, L, E, N, ldbc, ldz, NULL, NULL, 0};
     struct mk_scan_in din = {d_u, d_delta, d_db, d_Alog, d_xbc + R, d_xbc + R + N, d_Dsk, d_z,
-                             d_reset, B, L, E, N, ldbc, ldz};
+                             d_reset, B, L, E, N, ldbc, ldz, NULL, NULL, 0};
     struct mk_scan_grad g = {du, ddl, ddb, dAl, dBC + R, dBC + R + N, dD, dz, ds0};
     struct mk_scan_grad dg = {d_du, d_ddl, d_ddb, d_dAl, d_dBC + R, d_dBC + R + N, d_dD, d_dz,
                               d_ds0};
@@ -276,6 +276,39 @@ static void test_scan(int B, int L, int E, int N, int with_z, int with_state, in
     }
     free(reset);
     gpu->free(d_reset);
+}
+
+/* The decoding step with dt_proj inside the scan (W_dt [E, R], x_dt = x_proj's first R
+ * columns): against the CPU reference given delta = x_dt . W_dt^T from its linear op. */
+static void test_scan_step_dt(int B, int E, int N, int R)
+{
+    const int ldbc = R + 2 * N, ldz = 2 * E;
+    size_t n = (size_t)B * E, ns = n * N;
+    float *u = hrand(n, 1.5f, 0), *xbc = hrand((size_t)B * ldbc, 0.3f, 0);
+    float *W = hrand((size_t)E * R, 0.3f, 0), *z = hrand((size_t)B * ldz, 1.5f, 0);
+    float *Alog = hrand((size_t)E * N, 0.1f, 1), *db_ = hrand(E, 1, -3), *Dsk = hrand(E, 0.5f, 1);
+    float *st = hrand(ns, 1, 0), *delta = malloc(n * 4), *out = malloc(n * 4);
+    float *d_u = dev(u, n * 4), *d_xbc = dev(xbc, (size_t)B * ldbc * 4);
+    float *d_W = dev(W, (size_t)E * R * 4), *d_z = dev(z, (size_t)B * ldz * 4);
+    float *d_Alog = dev(Alog, (size_t)E * N * 4), *d_db = dev(db_, E * 4);
+    float *d_Dsk = dev(Dsk, E * 4), *d_st = dev(st, ns * 4), *d_out = dev(out, n * 4);
+    cpu->linear_fwd(delta, xbc, ldbc, W, NULL, (size_t)B, R, E);
+    struct mk_scan_in in = {u, delta, db_, Alog, xbc + R, xbc + R + N, Dsk, z, NULL,
+                            B, 1, E, N, ldbc, ldz, NULL, NULL, 0};
+    struct mk_scan_in din = {d_u, NULL, d_db, d_Alog, d_xbc + R, d_xbc + R + N, d_Dsk, d_z, NULL,
+                             B, 1, E, N, ldbc, ldz, d_xbc, d_W, R};
+    cpu->scan_fwd(out, st, &in);
+    gpu->scan_fwd(d_out, d_st, &din);
+    synced("scan step with dt_proj");
+    diag("scan step with dt_proj inside: B=%d E=%d N=%d R=%d", B, E, N, R);
+    check("  out", cmp(d_out, out, n), 1e-5);
+    check("  state out", cmp(d_st, st, ns), 1e-5);
+    float *hp[] = {u, xbc, W, z, Alog, db_, Dsk, st, delta, out};
+    float *dp[] = {d_u, d_xbc, d_W, d_z, d_Alog, d_db, d_Dsk, d_st, d_out};
+    for (size_t i = 0; i < sizeof hp / sizeof *hp; i++)
+        free(hp[i]);
+    for (size_t i = 0; i < sizeof dp / sizeof *dp; i++)
+        gpu->free(dp[i]);
 }
 
 /* alias: dlogits written over the logits, and per-token weights (else separate, unweighted) */
@@ -409,6 +442,10 @@ int main(void)
     test_scan(4, 1000, 200, 16, 1, 1, 300);
     test_scan(1, 8192, 32, 16, 1, 1, 0);
     test_scan(1, 9001, 40, 16, 0, 0, 2000);
+    test_scan_step_dt(1, 64, 16, 48);  /* 3 of R per lane of a group of 16 */
+    test_scan_step_dt(64, 96, 16, 48); /* a decoding batch */
+    test_scan_step_dt(3, 70, 5, 7);    /* G = 8 > R: idle lanes in the dot */
+    test_scan_step_dt(2, 33, 64, 50);  /* G = 32 */
     test_cross_entropy(9, 50280, 0);
     test_cross_entropy(5, 1000, 1);
     test_cross_entropy(7, 1001, 1); /* rows not a multiple of 4: scalar loads */

@@ -332,7 +332,7 @@ static void test_scan(const struct scan_case *sc)
     }
     c.in = (struct mk_scan_in){c.u, c.delta, c.dbias, c.A_log, c.xdbl + R, c.xdbl + R + N,
                                c.Dskip, sc->with_z ? c.xz + E : NULL, reset, B, L, E, N,
-                               ldbc, 2 * E};
+                               ldbc, 2 * E, NULL, NULL, 0};
 
     double *du = grad_new(nbe), *ddelta = grad_new(nbe), *ddb = grad_new(E);
     double *dA = grad_new((size_t)E * N), *dxdbl = grad_new(nxd), *dD = grad_new(E);

@@ -397,7 +397,7 @@ static struct mk_scan_in scan_view(const struct scan_data *s, int t0, int t1)
         s->dbias, s->A_log, xdbl + s->R, xdbl + s->R + s->N, s->Dskip,
         s->with_z ? xz + E : NULL,
         whole ? s->reset : slice(s->reset, 1, B, L, 1, t0, t1),
-        B, t1 - t0, E, s->N, ldbc, 2 * E};
+        B, t1 - t0, E, s->N, ldbc, 2 * E, NULL, NULL, 0};
     return in;
 }
 
@@ -504,6 +504,37 @@ static void test_scan(int B, int L, int E, int N, int with_z, int with_state)
     scan_free(&s), scan_free(&d);
     free(ro), free(rs), free(out), free(st), free(st2), free(out2), free(part);
     free(o_pack), free(o_sep), free(s_pack), free(s_sep);
+}
+
+/* The decoding step's dt_proj inside the scan (W_dt, L = 1): the direct evaluation with
+ * delta = x_dt . W_dt[e] taken in double; delta itself is not given. */
+static void test_scan_dt_proj(int B, int E, int N)
+{
+    struct scan_data s = scan_make(B, 1, E, N, 1, 1);
+    const int R = s.R, ldbc = R + 2 * N;
+    float *W = frand((size_t)E * R, -1, 1);
+    for (int b = 0; b < B; b++)
+        for (int e = 0; e < E; e++) {
+            double d = 0;
+            for (int r = 0; r < R; r++)
+                d += (double)s.xdbl[(size_t)b * ldbc + r] * W[(size_t)e * R + r];
+            s.delta[(size_t)b * E + e] = (float)d;
+        }
+    size_t no = (size_t)B * E, ns = no * N;
+    double *ro = xcalloc(no, sizeof *ro), *rs = xcalloc(ns, sizeof *rs);
+    scan_naive(ro, rs, &s);
+    float *out = frand(no, 0, 0), *st = fdup(s.state0, ns);
+    struct mk_scan_in in = scan_view(&s, 0, 1);
+    in.delta = NULL;
+    in.x_dt = s.xdbl;
+    in.W_dt = W;
+    in.R = R;
+    ops->scan_fwd(out, st, &in);
+    double e1 = ferr(out, ro, no), e2 = ferr(st, rs, ns);
+    ok(e1 < 1e-5 && e2 < 1e-5, "scan step B=%d E=%d N=%d with dt_proj inside (W_dt) vs direct "
+       "evaluation: out %.1e, state %.1e (tol 1e-5)", B, E, N, e1, e2);
+    scan_free(&s);
+    free(W), free(ro), free(rs), free(out), free(st);
 }
 
 /* ---- cross-entropy ------------------------------------------------------------------------ */
@@ -687,6 +718,7 @@ int main(void)
     test_scan(2, 13, 5, 16, 1, 1);
     test_scan(2, 11, 7, 5, 0, 0);
     test_scan(2, 80, 40, 16, 1, 1);
+    test_scan_dt_proj(3, 40, 16);
     test_cross_entropy();
     test_adamw();
 #ifdef _OPENMP
