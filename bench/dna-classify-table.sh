@@ -5,6 +5,9 @@
 # great apes, tested on a held-out block of each mtDNA genome). Each run trains, then
 # classifies every window of its test split; one Markdown row per run: recipe, init, window,
 # steps, wall time (train + classify), test accuracy (classify.json) and test windows, device.
+# The apes also get the row of their Markov baseline (bench/markov_classify: one order-k
+# model per species counted on its training block, k = 1..8 chosen on the validation blocks;
+# no training, seconds on the CPU), which tells what base composition alone gets there.
 #
 #   bench/dna-classify-table.sh                  (from anywhere; runs in the source tree)
 #
@@ -33,7 +36,9 @@
 #   APES_MODEL       "D_MODEL N_LAYER" [gpu: "128 6" = dna-apes.yaml; cpu: "16 1"]
 #   APES_WINDOW      [gpu: 1024; cpu: 256], APES_STEPS [gpu: 300; cpu: 60], APES_SECONDS
 #                    [gpu: 30; cpu: 0], APES_BATCH windows per step [gpu: 64; cpu: 16]
-#   RUNS             which runs: "fine scratch apes" (any of them) [all three]
+#   MARKOV           the Markov baseline program [bench/markov_classify beside MAMBAKIT's
+#                    cli/ (check_PROGRAMS: `make bench/markov_classify` in the build tree)]
+#   RUNS             which runs: "fine scratch apes markov" (any of them) [all four]
 #   SETS             more --set KEY=VALUE words for every training run
 set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -61,7 +66,9 @@ PRETRAIN_STEPS=${PRETRAIN_STEPS:-$d_pre_steps} PRETRAIN_SECONDS=${PRETRAIN_SECON
 PRETRAIN_LEN=${PRETRAIN_LEN:-$d_pre_len}
 APES_MODEL=${APES_MODEL:-$d_apes_model} APES_WINDOW=${APES_WINDOW:-$d_apes_win}
 APES_STEPS=${APES_STEPS:-$d_apes_steps} APES_SECONDS=${APES_SECONDS:-$d_apes_secs}
-RUNS=${RUNS:-fine scratch apes} SETS=${SETS:-}
+RUNS=${RUNS:-fine scratch apes markov} SETS=${SETS:-}
+MARKOV=${MARKOV:-$(dirname "$MAMBAKIT")/../bench/markov_classify}
+case $MARKOV in /*) ;; *) MARKOV=$(pwd)/$MARKOV ;; esac
 case $PRETRAINED in /*) ;; *) PRETRAINED=$(pwd)/$PRETRAINED ;; esac
 cd "$here"   # the recipes name their data relative to the tree
 for d in datasets/bacteria datasets/apes; do
@@ -180,6 +187,34 @@ if has apes; then
         task.max_steps="$APES_STEPS" task.eval.every=0)
     c=$(classify apes recipes/dna-apes.yaml "$APES_WINDOW")
     row apes dna-apes scratch "$APES_WINDOW" "$t" "$c"
+fi
+# markov_row: the dna-apes Markov baseline at APES_WINDOW (its output in OUT/apes-markov.txt)
+markov_row() {
+    start=$(date +%s) txt=$OUT/apes-markov.txt
+    echo "== apes-markov: $MARKOV recipes/dna-apes.yaml --set data.seq_len=$APES_WINDOW" >&2
+    if ! "$MARKOV" recipes/dna-apes.yaml --set data.seq_len="$APES_WINDOW" > "$txt" 2>&1; then
+        echo "dna-classify-table.sh: the Markov baseline failed; see $txt" >&2
+        tail -5 "$txt" >&2
+        exit 1
+    fi
+    # its last line: "chosen order K on val: test accuracy A (H of N windows)" → K A N
+    # shellcheck disable=SC2046 # three words
+    set -- $(awk '/^chosen order / { print $3, $8, $11 }' "$txt")
+    [ $# = 3 ] || { echo "dna-classify-table.sh: no chosen order in $txt" >&2; exit 1; }
+    pct=$(awk -v a="$2" 'BEGIN { printf "%.1f", 100 * a }')
+    echo "| dna-apes | Markov order $1 per class (chosen on val) | $APES_WINDOW | - |" \
+        "$(($(date +%s) - start)) s | $pct% | $3 | CPU |" | tee -a "$OUT/table.md"
+}
+if has markov; then
+    if [ -x "$MARKOV" ]; then
+        markov_row
+    else
+        echo "dna-classify-table.sh: no Markov row: $MARKOV is not built" \
+            "(make bench/markov_classify)" >&2
+    fi
+fi
+if has apes || has markov; then
+    echo "dna-apes: chance is 20% (5 classes)." | tee -a "$OUT/table.md"
 fi
 [ -z "$note" ] || echo "$note" | tee -a "$OUT/table.md"
 echo "All runs: $(($(date +%s) - begin)) s; commands in $OUT/*/train.cmd" >&2
