@@ -1,16 +1,17 @@
 #!/bin/sh
-# gpu-books.sh — recipes/books-lm.yaml on one GPU in about 4 minutes: train in bf16 for a
+# gpu-books.sh — recipes/books-lm.yaml on one GPU in under a minute: train in bf16 for a
 # fixed number of steps, score the validation and test splits (loss in nats per token, bits
 # per byte), generate one sample per prompt, and print a Markdown block with the numbers and
 # the samples (also in $OUT/books.md). Run from the repository root:
 #   MAMBAKIT=build/cli/mambakit OUT=/tmp/out bench/gpu-books.sh
 # Data: datasets/books (data/fetch_debian.sh books); datasets/books/tokenizer.json is trained
 # here (data/books_tokenizer.sh, about a second) when missing.
-# The step budget: the recipe's 8 x 512 model ran at about 400 tokens/s on a loaded 2-core
-# CPU (1 x 1024 windows); at ~200x that on an H200 in bf16 (~80K tokens/s), 4 minutes less
-# the evaluations and sampling leave ~16M tokens: STEPS=500 of 32 x 1024 tokens, ~7.5 passes
-# over the 2.2M training tokens. A faster GPU finishes sooner; raise STEPS to fill the time.
-# Environment (defaults): STEPS [500], PRECISION [bf16], GEN_LEN [200] tokens per sample,
+# The step budget, chosen on the validation split: on an H200 in bf16 the recipe's 8 x 512
+# model trains at ~540K tokens/s, and runs of 100, 170, 250 and 500 steps of 32 x 1024 tokens
+# (each its own cosine schedule) ended at validation losses 4.92, 4.53, 4.28 and 4.68 nats:
+# past ~4 passes over the 2.2M training tokens the model overfits. STEPS=250 (3.7 passes)
+# takes ~15 s of training.
+# Environment (defaults): STEPS [250], PRECISION [bf16], GEN_LEN [200] tokens per sample,
 # PROMPTS (one per line) [the openings of Pride and Prejudice, Moby Dick, Genesis],
 # TRAIN_SETS: more --set arguments for training only, e.g. for a CPU smoke test
 #   TRAIN_SETS='--set model.d_model=16 --set model.n_layer=1 --set data.seq_len=64' \
@@ -18,7 +19,7 @@
 # Each run's log goes to $OUT/NAME.log, its wall time to $OUT/summary.tsv.
 set -eu
 : "${MAMBAKIT:?set MAMBAKIT to the mambakit binary}" "${OUT:?set OUT to the output directory}"
-STEPS=${STEPS:-500} PRECISION=${PRECISION:-bf16} GEN_LEN=${GEN_LEN:-200} TRAIN_SETS=${TRAIN_SETS:-}
+STEPS=${STEPS:-250} PRECISION=${PRECISION:-bf16} GEN_LEN=${GEN_LEN:-200} TRAIN_SETS=${TRAIN_SETS:-}
 PROMPTS=${PROMPTS:-"It is a truth universally acknowledged
 Call me Ishmael.
 In the beginning"}
