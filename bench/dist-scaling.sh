@@ -11,8 +11,10 @@
 # Environment: MAMBAKIT (the program; a build with MPI, and NCCL for CUDA), RECIPE
 # [recipes/text-lm.yaml], NP rank counts ["1 2"; the first must be 1], DEVICE [cuda], STEPS
 # [50], MICRO micro-batch [8], SETS more "KEY=VALUE" overrides for every run (e.g. model
-# size, run.precision=bf16), MPIRUN [mpirun --allow-run-as-root --oversubscribe], OUT
-# [runs/dist-scaling]. The global batch is MICRO x the largest N, so every N divides it.
+# size, run.precision=bf16; the gradient sum: run.dist.bucket_mb=0 for one sum after the
+# backward, no overlap; run.dist.allreduce=bf16 on NCCL), MPIRUN [mpirun --allow-run-as-root
+# --oversubscribe], OUT [runs/dist-scaling]. The global batch is MICRO x the largest N, so
+# every N divides it.
 # On the CPU (DEVICE=cpu) each rank gets OMP_NUM_THREADS=1: a correctness run, not a speed one.
 set -eu
 MAMBAKIT=${MAMBAKIT:?set MAMBAKIT to the mambakit program (a build with MPI)}

@@ -65,6 +65,8 @@ static mk_status backbone_backward(struct mk_model *m)
         mixer_backward(m, l);
         ops->rmsnorm_bwd(a->dresid, m->g.layer[l].norm_w, a->dnormed, a->set[l].resid,
                          a->set[l].rstd, m->p.layer[l].norm_w, T, D);
+        if (m->grad_ready) /* layer l's gradients are final: data-parallel sums may start */
+            m->grad_ready(m->grad_ready_ctx, l);
     }
     ops->embedding_bwd(m->g.wte, a->dresid, a->ids, T, D);
     m->fwd_ready = 0;

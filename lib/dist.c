@@ -6,6 +6,8 @@
  *   CPU buffers              MPI
  *   CUDA buffers             NCCL
  *   host doubles, broadcast  MPI when MPI is up, else NCCL staged through the device
+ * The non-blocking float sums (mk_dist_sum_start .. mk_dist_wait_all) take the same backend
+ * as mk_dist_sum.
  */
 #include "config.h"
 #include <stdio.h>
@@ -20,6 +22,7 @@ struct mk_dist {
     enum mk_device dev;
     int mpi;                 /* MPI_Init done: MPI collectives available */
     struct mk_nccl *nccl;    /* CUDA world > 1 */
+    int bf16;                /* float sums in bf16 (mk_dist_set_wire) */
     char rendezvous[4096];   /* the file rank 0 published, removed at close ("" if none) */
 };
 
@@ -198,7 +201,35 @@ mk_status mk_dist_sum(struct mk_dist *d, float *buf, size_t n)
 {
     if (!d || d->world == 1)
         return MK_OK;
-    return d->nccl ? mk_dist_nccl_sum_float(d->nccl, buf, n) : mk_dist_mpi_sum_float(buf, n);
+    return d->nccl ? mk_dist_nccl_sum_float(d->nccl, buf, n, d->bf16)
+                   : mk_dist_mpi_sum_float(buf, n, d->bf16);
+}
+
+mk_status mk_dist_sum_start(struct mk_dist *d, float *buf, size_t n)
+{
+    if (!d || d->world == 1)
+        return MK_OK;
+    return d->nccl ? mk_dist_nccl_sum_start(d->nccl, buf, n, d->bf16)
+                   : mk_dist_mpi_sum_float_start(buf, n, d->bf16);
+}
+
+void mk_dist_progress(struct mk_dist *d)
+{
+    if (d && d->world > 1 && !d->nccl)
+        mk_dist_mpi_progress();
+}
+
+mk_status mk_dist_wait_all(struct mk_dist *d)
+{
+    if (!d || d->world == 1)
+        return MK_OK;
+    return d->nccl ? mk_dist_nccl_wait_all(d->nccl) : mk_dist_mpi_wait_all();
+}
+
+void mk_dist_set_wire(struct mk_dist *d, enum mk_dist_wire wire)
+{
+    if (d)
+        d->bf16 = wire == MK_DIST_BF16;
 }
 
 mk_status mk_dist_sum_host(struct mk_dist *d, double *buf, size_t n)

@@ -54,4 +54,26 @@ mk_status mk_dist_sum(struct mk_dist *d, float *buf, size_t n);
 /* The same for n doubles in host memory (losses, counters, flags). */
 mk_status mk_dist_sum_host(struct mk_dist *d, double *buf, size_t n);
 
+/* Non-blocking float sums, to overlap the gradient all-reduce with the backward pass
+ * (lib/dist_buckets.h). mk_dist_sum_start starts buf[i] = sum over ranks of buf[i] for n
+ * floats of the backend's memory, as written by the kernels issued before the call: on CUDA
+ * an event recorded on the compute stream makes the communicator's stream wait, then
+ * ncclAllReduce runs there while the compute stream goes on; on the CPU MPI_Iallreduce.
+ * Until mk_dist_wait_all returns, nothing may read or write those floats. mk_dist_progress
+ * lets MPI move the started sums along (MPI_Testall; a hint only: wait_all completes them
+ * anyway). mk_dist_wait_all: every started sum is done (CUDA: kernels issued afterwards on
+ * the compute stream see the sums; the host is not blocked). The results are those of
+ * mk_dist_sum. World 1: nothing to do, nothing allocated. */
+mk_status mk_dist_sum_start(struct mk_dist *d, float *buf, size_t n);
+void mk_dist_progress(struct mk_dist *d);
+mk_status mk_dist_wait_all(struct mk_dist *d);
+
+/* The number format of the float sums (mk_dist_sum, mk_dist_sum_start) between ranks: fp32
+ * (the default), or bf16, half the bytes: every rank's value rounded to bf16 (to nearest,
+ * ties to even), the values added in fp32 with each partial sum rounded to bf16 (NCCL's
+ * ncclBfloat16 sum; on MPI a user operation doing the same), the result widened back to fp32
+ * in place. With 2 ranks: bf16(bf16(x_0) + bf16(x_1)). World 1: nothing changes. */
+enum mk_dist_wire { MK_DIST_FP32, MK_DIST_BF16 };
+void mk_dist_set_wire(struct mk_dist *d, enum mk_dist_wire wire);
+
 #endif /* MK_DIST_H */

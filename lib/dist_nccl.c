@@ -1,7 +1,16 @@
 /* dist_nccl.c — the NCCL half of the communicator (dist_backend.h): sums of device buffers
  * with ncclAllReduce on a stream of its own. The trainer's kernels run on the backend's
- * stream, so the caller syncs the backend first (dist.c does); each call here waits for its
- * own stream before returning, so the result is ready for any stream after it.
+ * stream, so the caller of a blocking sum syncs the backend first (dist.c does); each
+ * blocking call here waits for its own stream before returning, so the result is ready for
+ * any stream after it.
+ *
+ * The non-blocking sums order the two streams with events instead:
+ *   start:    record `ready` on the compute stream; the NCCL stream waits for it; the sum
+ *             is queued on the NCCL stream (the compute stream goes on with the backward)
+ *   wait_all: record `done` on the NCCL stream; the compute stream waits for it
+ * bf16 sums go through a device scratch of bf16 values on the NCCL stream:
+ *   scratch = bf16(buf); ncclAllReduce(scratch, ncclBfloat16); buf = float(scratch)
+ * One scratch serves every sum, as the NCCL stream runs them one after the other.
  */
 #include "config.h"
 #include "dist_backend.h"
@@ -21,7 +30,14 @@ struct mk_nccl {
     int device;
     double *scratch; /* device, scratch_n doubles: host sums staged here */
     size_t scratch_n;
+    unsigned short *bf16; /* device, bf16_n bf16 values: the bf16 sums' scratch */
+    size_t bf16_n;
+    cudaEvent_t ready, done; /* the non-blocking sums' events (see the top) */
+    int pending;             /* sums started since the last wait_all */
 };
+
+/* kernels/ops_cuda.cu: the backend's stream, the one the model's kernels run on */
+cudaStream_t mk_cuda_bench_stream(void);
 
 int mk_dist_have_nccl(void)
 {
@@ -65,8 +81,18 @@ mk_status mk_dist_nccl_open(struct mk_nccl **out, const unsigned char id[MK_NCCL
         st = cuda_check(cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking),
                         "cudaStreamCreate");
     if (st == MK_OK)
+        st = cuda_check(cudaEventCreateWithFlags(&c->ready, cudaEventDisableTiming),
+                        "cudaEventCreate");
+    if (st == MK_OK)
+        st = cuda_check(cudaEventCreateWithFlags(&c->done, cudaEventDisableTiming),
+                        "cudaEventCreate");
+    if (st == MK_OK)
         st = nccl_check(ncclCommInitRank(&c->comm, world, u, rank), "ncclCommInitRank");
     if (st != MK_OK) {
+        if (c->ready)
+            cudaEventDestroy(c->ready);
+        if (c->done)
+            cudaEventDestroy(c->done);
         if (c->stream)
             cudaStreamDestroy(c->stream);
         free(c);
@@ -83,6 +109,9 @@ void mk_dist_nccl_close(struct mk_nccl *c)
     cudaSetDevice(c->device);
     ncclCommDestroy(c->comm);
     cudaFree(c->scratch);
+    cudaFree(c->bf16);
+    cudaEventDestroy(c->ready);
+    cudaEventDestroy(c->done);
     cudaStreamDestroy(c->stream);
     free(c);
 }
@@ -95,9 +124,72 @@ static mk_status reduce(struct mk_nccl *c, void *buf, size_t n, ncclDataType_t t
                        : st;
 }
 
-mk_status mk_dist_nccl_sum_float(struct mk_nccl *c, float *dev_buf, size_t n)
+/* The bf16 scratch holds at least n values; a larger one waits for the sums queued on the
+ * old one first. */
+static mk_status reserve_bf16(struct mk_nccl *c, size_t n)
 {
-    return reduce(c, dev_buf, n, ncclFloat32);
+    if (c->bf16_n >= n)
+        return MK_OK;
+    mk_status st = cuda_check(cudaStreamSynchronize(c->stream), "the bf16 sums (wait)");
+    cudaFree(c->bf16);
+    c->bf16 = NULL;
+    c->bf16_n = 0;
+    if (st == MK_OK)
+        st = cuda_check(cudaMalloc((void **)&c->bf16, n * sizeof *c->bf16),
+                        "cudaMalloc (bf16 all-reduce scratch)");
+    if (st == MK_OK)
+        c->bf16_n = n;
+    return st;
+}
+
+/* Queues the sum of n floats at dev_buf on the NCCL stream (bf16: through the scratch). */
+static mk_status queue_sum(struct mk_nccl *c, float *dev_buf, size_t n, int bf16)
+{
+    if (!bf16)
+        return nccl_check(ncclAllReduce(dev_buf, dev_buf, n, ncclFloat32, ncclSum, c->comm,
+                                        c->stream), "ncclAllReduce");
+    mk_status st = reserve_bf16(c, n);
+    if (st == MK_OK)
+        st = cuda_check((cudaError_t)mk_dist_bf16_pack(c->bf16, dev_buf, n, c->stream),
+                        "rounding the gradients to bf16");
+    if (st == MK_OK)
+        st = nccl_check(ncclAllReduce(c->bf16, c->bf16, n, ncclBfloat16, ncclSum, c->comm,
+                                      c->stream), "ncclAllReduce (bf16)");
+    if (st == MK_OK)
+        st = cuda_check((cudaError_t)mk_dist_bf16_unpack(dev_buf, c->bf16, n, c->stream),
+                        "widening the bf16 sums");
+    return st;
+}
+
+mk_status mk_dist_nccl_sum_float(struct mk_nccl *c, float *dev_buf, size_t n, int bf16)
+{
+    mk_status st = queue_sum(c, dev_buf, n, bf16);
+    return st == MK_OK ? cuda_check(cudaStreamSynchronize(c->stream), "ncclAllReduce (wait)")
+                       : st;
+}
+
+mk_status mk_dist_nccl_sum_start(struct mk_nccl *c, float *dev_buf, size_t n, int bf16)
+{
+    mk_status st = cuda_check(cudaEventRecord(c->ready, mk_cuda_bench_stream()),
+                              "cudaEventRecord (gradients ready)");
+    if (st == MK_OK)
+        st = cuda_check(cudaStreamWaitEvent(c->stream, c->ready, 0), "cudaStreamWaitEvent");
+    if (st == MK_OK)
+        st = queue_sum(c, dev_buf, n, bf16);
+    c->pending += st == MK_OK;
+    return st;
+}
+
+mk_status mk_dist_nccl_wait_all(struct mk_nccl *c)
+{
+    if (!c->pending)
+        return MK_OK;
+    c->pending = 0;
+    mk_status st = cuda_check(cudaEventRecord(c->done, c->stream), "cudaEventRecord (sums done)");
+    if (st == MK_OK)
+        st = cuda_check(cudaStreamWaitEvent(mk_cuda_bench_stream(), c->done, 0),
+                        "cudaStreamWaitEvent");
+    return st;
 }
 
 /* The device scratch holds at least n doubles. */
@@ -176,7 +268,7 @@ void mk_dist_nccl_close(struct mk_nccl *c)
 {
 }
 
-mk_status mk_dist_nccl_sum_float(struct mk_nccl *c, float *dev_buf, size_t n)
+mk_status mk_dist_nccl_sum_float(struct mk_nccl *c, float *dev_buf, size_t n, int bf16)
 {
     return missing();
 }
@@ -187,6 +279,16 @@ mk_status mk_dist_nccl_sum_double(struct mk_nccl *c, double *host_buf, size_t n)
 }
 
 mk_status mk_dist_nccl_broadcast(struct mk_nccl *c, void *host_buf, size_t bytes, int root)
+{
+    return missing();
+}
+
+mk_status mk_dist_nccl_sum_start(struct mk_nccl *c, float *dev_buf, size_t n, int bf16)
+{
+    return missing();
+}
+
+mk_status mk_dist_nccl_wait_all(struct mk_nccl *c)
 {
     return missing();
 }

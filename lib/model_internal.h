@@ -104,6 +104,11 @@ struct mk_model {
     int bf16_weights;         /* CUDA bf16 mode: the backend keeps bf16 copies of the weight
                                * matrices (lib/precision.c, ops->weights_bf16_*) */
     unsigned precision_gen;   /* mk_model_set_precision calls so far (struct mk_step_key) */
+    /* data-parallel training (lib/dist_buckets.h): when set, the backward calls
+     * grad_ready(grad_ready_ctx, l) as soon as layer l's gradients are final, l = n_layer-1
+     * down to 0 (norm_f's and an untied head's are final before the first call); NULL: no call */
+    void (*grad_ready)(void *ctx, int layer);
+    void *grad_ready_ctx;
 };
 
 /* What a recorded decoding step depends on: the model, its parameter block, the activation

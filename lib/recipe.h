@@ -110,6 +110,9 @@ struct mk_recipe {
     char *best_on;
     int64_t log_every;
     int progress;              /* enum mk_progress_kind */
+    double dist_bucket_mb;     /* data parallel: gradient sums in buckets of this many MiB
+                                * (-1: 25 on CUDA, 0 = one sum on the CPU) */
+    int dist_allreduce;        /* data parallel: enum mk_dist_wire (0 fp32, 1 bf16) */
 
     /* the data plugin, loaded and created during loading (lib/plugin.h) */
     struct mk_codec *codec;

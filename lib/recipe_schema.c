@@ -94,6 +94,8 @@ const struct mk_rkey mk_recipe_keys[] = {
     {"run.checkpoint.keep_last", MK_RT_INT, OFF(keep_last), "3", 1, 1 << 20, NULL, 0},
     {"run.log.every", MK_RT_INT64, OFF(log_every), "10", 1, 1e15, NULL, 0},
     {"run.log.progress", MK_RT_ENUM, OFF(progress), "auto", 0, 0, "auto|bar|lines|none", 0},
+    {"run.dist.bucket_mb", MK_RT_FLOAT, OFF(dist_bucket_mb), "-1", -1, 1e6, NULL, 0},
+    {"run.dist.allreduce", MK_RT_ENUM, OFF(dist_allreduce), "fp32", 0, 0, "fp32|bf16", 0},
     {NULL, 0, 0, NULL, 0, 0, NULL, 0},
 };
 

@@ -16,9 +16,12 @@
  * order one rank would, and rank r computes micro-batches r, r+W, r+2W, ... (accum / W of
  * them), so the step sees the same data as on one rank. Then the gradient block, the head's
  * gradients and the loss sum are summed over ranks (sum_i grad_i is the same sum, in another
- * order), and every rank computes the same norm and takes the same AdamW step. Only rank 0
- * writes recipes, metrics, checkpoints and curves, and evaluates; the checkpoint holds the
- * global sampler state, so a run resumes on any number of ranks.
+ * order), and every rank computes the same norm and takes the same AdamW step. The model's
+ * gradient sum is bucketed and overlapped with the backward of the step's last micro-batch
+ * (lib/dist_buckets.h: run.dist.bucket_mb, run.dist.allreduce); the earlier micro-batches
+ * only accumulate. Only rank 0 writes recipes, metrics, checkpoints and curves, and
+ * evaluates; the checkpoint holds the global sampler state, so a run resumes on any number
+ * of ranks.
  */
 #include "config.h"
 #include <math.h>
@@ -26,6 +29,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include "dist_buckets.h"
 #include "train_loop.h"
 
 /* Steps of the run from the budget (one of max_steps, max_tokens, epochs). */
@@ -109,14 +113,28 @@ static mk_status setup_model(struct trainer *t)
     return st;
 }
 
+/* With world > 1 and a trained backbone: the backward of the step's last micro-batch on this
+ * rank (on = 1) starts the model's bucketed gradient sums as its layers finish; off again
+ * after it. The earlier micro-batches only accumulate. */
+static void overlap_sums(struct trainer *t, int on)
+{
+    if (!t->gsync)
+        return;
+    if (on)
+        mk_grad_sync_arm(t->gsync, t->m->grads);
+    t->m->grad_ready = on ? mk_grad_sync_layer_done : NULL;
+    t->m->grad_ready_ctx = on ? t->gsync : NULL;
+}
+
 /* Sums the step's gradients and loss (*sum, this rank's share on entry) over the ranks:
- * the model's gradient block on its backend, the head's (host) gradients and the loss in one
- * host buffer of doubles. */
+ * the model's gradient block on its backend (the buckets the backward did not start, then
+ * the wait for all), the head's (host) gradients and the loss in one host buffer of
+ * doubles. */
 static mk_status sum_over_ranks(struct trainer *t, double *sum)
 {
     mk_status st = t->m->ops->sync();
-    if (st == MK_OK && t->opt)
-        st = mk_dist_sum(t->dist, t->m->grads, t->m->lay.total);
+    if (st == MK_OK && t->gsync)
+        st = mk_grad_sync_finish(t->gsync);
     const size_t nh = t->head ? t->head->n_params : 0;
     double *host = malloc((1 + nh) * sizeof *host);
     if (st == MK_OK && !host)
@@ -152,6 +170,7 @@ static mk_status train_step(struct trainer *t, float lr, double *loss, double *n
         st = mk_sampler_next(&t->sampler, &t->train, &t->batch, aug, r->codec->handle);
         if (a % world != rank)
             continue; /* another rank's micro-batch: drawn only to keep the sampler in step */
+        overlap_sums(t, a + world >= t->accum);
         if (st == MK_OK && classify) {
             double l;
             st = mk_classifier_forward(t->head, t->m, b, NULL, &l, NULL, NULL);
@@ -165,6 +184,7 @@ static mk_status train_step(struct trainer *t, float lr, double *loss, double *n
                                                   b->has_weights ? b->weights : NULL, &l);
             sum += l;
         }
+        overlap_sums(t, 0);
     }
     if (st == MK_OK && world > 1)
         st = sum_over_ranks(t, &sum);
@@ -307,6 +327,7 @@ static mk_status setup_ranks(struct trainer *t)
     if (st == MK_OK)
         st = mk_dist_open(&t->dist, dev, idx);
     const int world = mk_dist_world(t->dist);
+    mk_dist_set_wire(t->dist, (enum mk_dist_wire)r->dist_allreduce);
     if (st == MK_OK && r->global_batch % (r->micro_batch * world) != 0)
         st = mk_fail(MK_ERR_INVALID, "data.global_batch %d is not a multiple of "
                      "data.micro_batch %d x %d ranks: each rank takes the same number of "
@@ -316,6 +337,7 @@ static mk_status setup_ranks(struct trainer *t)
 
 static void trainer_free(struct trainer *t)
 {
+    mk_grad_sync_free(t->gsync);
     mk_progress_close(t->progress);
     mk_metrics_close(t->metrics);
     mk_optim_free(t->opt);
@@ -384,6 +406,12 @@ mk_status mk_task_train(const struct mk_recipe *r, const struct mk_run_opts *o)
             mk_progress_note(t.progress, "no usable checkpoint in %s: starting from step 0",
                              r->out);
     }
+    /* run.dist.bucket_mb -1: buckets where the sums can overlap the backward (NCCL's own
+     * stream), one blocking sum on CPU ranks (single-threaded MPI makes no progress meanwhile) */
+    const double bucket_mb = r->dist_bucket_mb >= 0 ? r->dist_bucket_mb
+                             : t.m && t.m->device == MK_DEVICE_CUDA ? 25 : 0;
+    if (st == MK_OK && world > 1 && t.opt)
+        st = mk_grad_sync_create(&t.gsync, t.dist, &t.m->lay, t.m->cfg.n_layer, bucket_mb);
     if (st == MK_OK && lead)
         st = mk_metrics_open(&t.metrics, r->out, resumed ? t.step : -1);
     if (st == MK_OK) {
@@ -392,7 +420,10 @@ mk_status mk_task_train(const struct mk_recipe *r, const struct mk_run_opts *o)
                          r->seq_len, t.accum, r->micro_batch, t.train.n_tokens);
         if (world > 1)
             mk_progress_note(t.progress, "data parallel over %d ranks: %d micro-batches each "
-                             "per step", world, t.accum / world);
+                             "per step; the model's gradients summed in %s in %d bucket%s "
+                             "(run.dist.bucket_mb %g)", world, t.accum / world,
+                             r->dist_allreduce ? "bf16" : "fp32", t.gsync ? t.gsync->plan.n : 0,
+                             t.gsync && t.gsync->plan.n == 1 ? "" : "s", bucket_mb);
         st = run_loop(&t);
     }
     if (st == MK_OK && world > 1)

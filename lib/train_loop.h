@@ -32,6 +32,7 @@ struct trainer {
     struct mk_progress *progress;
     struct mk_markov *markov;      /* eval: the Markov baseline scored on the same targets */
     struct mk_dist *dist;          /* data-parallel ranks (task_train.c; world 1 by default) */
+    struct mk_grad_sync *gsync;    /* world > 1: the bucketed gradient sum (dist_buckets.h) */
 };
 
 /* Saves the trainer as ckpt-STEP in run.out and updates `last`, keeping the newest

@@ -7,14 +7,21 @@
 # 2 ranks, each ending where the uninterrupted run ends, and a global batch that does not
 # divide over the ranks is refused. A tiny great-apes classifier (recipes/dna-apes.yaml on a
 # fixture of 5 copies of the human mtDNA) checks the classification head's gradients the
-# same way; bench/dist-scaling.sh runs on 1 and 2 CPU ranks. Skipped in a build without MPI.
+# same way; bench/dist-scaling.sh runs on 1 and 2 CPU ranks. The gradient sum in buckets
+# overlapped with the backward (lib/dist_buckets.h): tests/dist_sum_check checks the
+# non-blocking sums against a + b computed on each rank; buckets of 0.01 MiB (3: one per
+# layer, then the embedding) give the same bits as the one default bucket and 1 rank's
+# losses and parameters, also with 2 micro-batches per rank (accumulation); the bf16
+# all-reduce (run.dist.allreduce) stays within bf16 noise of 1 rank (losses 1e-4, parameters
+# 5e-2 relative) but is not the fp32 run (parameters differ by more than 1e-4). Skipped in a
+# build without MPI.
 . "${MK_SRCDIR:-.}/tests/tap.sh"
 if ! grep -q '^#define MK_HAVE_MPI 1' "${MK_BUILDDIR:-.}/config.h" || ! command -v mpirun >/dev/null
 then
     echo "1..0 # SKIP no MPI"
     exit 0
 fi
-echo "1..10"
+echo "1..14"
 export OMP_NUM_THREADS=1
 MPI="mpirun --allow-run-as-root --oversubscribe -np 2"
 CMP=${MK_BUILDDIR:-.}/tests/dist_compare
@@ -31,13 +38,14 @@ run() {
 two_ranks() { run "$1" $MPI && grep -q "the 2 ranks hold identical parameters" "$T/run.err"; }
 # the "loss" values of metrics.jsonl (train and val lines, in order), one a line
 losses() { sed -n 's/.*"loss": \([^,}]*\).*/\1/p' "$1/metrics.jsonl"; }
-# same_losses A B: as many losses, each within 1e-5 relative
+# same_losses A B [TOL]: as many losses, each within TOL [1e-5] relative
 same_losses() {
     losses "$T/$1" > "$T/la"; losses "$T/$2" > "$T/lb"
     [ -s "$T/la" ] && [ "$(wc -l < "$T/la")" = "$(wc -l < "$T/lb")" ] || {
         echo "the loss lines of $1 and $2 differ in number" >&2; return 1; }
-    paste "$T/la" "$T/lb" | awk '{ d = $1 - $2; if (d < 0) d = -d; s = $1 < 0 ? -$1 : $1;
-        if (d > 1e-5 * s) { print "losses " $1 " and " $2 " differ" > "/dev/stderr"; bad = 1 } }
+    paste "$T/la" "$T/lb" | awk -v tol="${3:-1e-5}" '{ d = $1 - $2; if (d < 0) d = -d;
+        s = $1 < 0 ? -$1 : $1;
+        if (d > tol * s) { print "losses " $1 " and " $2 " differ" > "/dev/stderr"; bad = 1 } }
         END { exit bad }'
 }
 # same_end A B: the same losses and final (step 6) parameters to 1e-5 relative
@@ -50,13 +58,15 @@ resume_from() {
         grep -q "resuming from step 3" "$T/run.err"
 }
 # classify OUT [LAUNCHER...]: the tiny apes classifier, 4 steps of 2 x 2 windows, into $T/OUT
+# (on 2 ranks its gradients are summed in 2 buckets: the layer, then the embedding)
 classify() {
     out=$1; shift
     (cd "$T" && "$@" "$MK" run "$SRC/recipes/dna-apes.yaml" --set model.d_model=8 \
         --set model.n_layer=1 --set data.seq_len=64 --set data.micro_batch=2 \
         --set data.global_batch=4 --set task.max_steps=4 --set task.eval.every=2 \
         --set task.eval.batches=1 --set run.log.every=1 --set run.device=cpu \
-        --set run.log.progress=lines --set run.out="$T/$out") 2> "$T/run.err" ||
+        --set run.log.progress=lines --set run.dist.bucket_mb=0.001 --set run.out="$T/$out") \
+        2> "$T/run.err" ||
         { cat "$T/run.err" >&2; return 1; }
 }
 # same_classifier A B: losses, backbone and head at step 4 agree to 1e-5 relative
@@ -85,7 +95,8 @@ check "a global batch that does not divide over the ranks is refused" eval \
 check "the comparison passes a checkpoint against itself and fails steps 3 against 6" eval \
     '"$CMP" 0 "$T/one/ckpt-6/model.safetensors" "$T/one/ckpt-6/model.safetensors" >&2 &&
      ! "$CMP" 1e-5 "$T/one/ckpt-3/model.safetensors" "$T/one/ckpt-6/model.safetensors" >&2'
-check "a classifier trains on 1 rank and on 2" eval 'classify c-one && classify c-two $MPI'
+check "a classifier trains on 1 rank and on 2" eval 'classify c-one && classify c-two $MPI &&
+    grep -q "in 2 buckets" "$T/run.err"'
 check "2 ranks: the classifier's losses, backbone and head are those of 1 rank" \
     same_classifier c-one c-two
 check "bench/dist-scaling.sh: a row for 1 and for 2 CPU ranks, the same losses" sh -c "
@@ -94,4 +105,23 @@ check "bench/dist-scaling.sh: a row for 1 and for 2 CPU ranks, the same losses" 
     grep -q '^| 1 | cpu | 4 | 4 | [0-9]* | [0-9]* | 1.00 | 0.0e+00 |' '$T/scaling.md' &&
     grep -Eq '^\\| 2 \\| cpu \\| 4 \\| 4 \\| [0-9]+ \\| [0-9]+ \\| [0-9.]+ \\| [0-9.]+e[-+][0-9]+ \\|' '$T/scaling.md' &&
     awk -F'|' '\$2 == \" 2 \" && \$9 + 0 > 1e-5 { exit 1 }' '$T/scaling.md'"
+check "non-blocking sums over 2 ranks: a + b bit for bit, in fp32 and bf16 (dist_sum_check)" sh -c "
+    $MPI '${MK_BUILDDIR:-.}/tests/dist_sum_check' > '$T/sums.tap' 2>&1; st=\$?; cat '$T/sums.tap' >&2
+    [ \$st = 0 ] && [ \$(grep -c '^ok' '$T/sums.tap') = 4 ]"
+BUCKETS="--set run.dist.bucket_mb=0.01"
+check "2 ranks, buckets of 0.01 MiB: 3 buckets, the same parameters (bit for bit) as 1 bucket" \
+    eval 'EXTRA=$BUCKETS two_ranks two-buckets &&
+          grep -q "summed in fp32 in 3 buckets (run.dist.bucket_mb 0.01)" "$T/run.err" &&
+          "$CMP" 0 "$T/two/ckpt-6/model.safetensors" "$T/two-buckets/ckpt-6/model.safetensors" >&2 &&
+          same_end one two-buckets'
+check "accumulation, 2 micro-batches per rank, 0.01 MiB buckets: 2 ranks end as 1 rank" \
+    eval 'EXTRA="--set data.global_batch=8" run one-accum &&
+          EXTRA="--set data.global_batch=8 $BUCKETS" two_ranks two-accum &&
+          grep -q "2 micro-batches each per step" "$T/run.err" && same_end one-accum two-accum'
+check "run.dist.allreduce=bf16: within bf16 noise of 1 rank, and not the fp32 sums" \
+    eval 'EXTRA="--set run.dist.allreduce=bf16 $BUCKETS" two_ranks two-bf16 &&
+          grep -q "summed in bf16 in 3 buckets" "$T/run.err" &&
+          same_losses one two-bf16 1e-4 &&
+          "$CMP" 5e-2 "$T/one/ckpt-6/model.safetensors" "$T/two-bf16/ckpt-6/model.safetensors" >&2 &&
+          ! "$CMP" 1e-4 "$T/two/ckpt-6/model.safetensors" "$T/two-bf16/ckpt-6/model.safetensors" >&2'
 [ "$failed" = 0 ]
