@@ -39,6 +39,7 @@ enum mk_schedule_kind { MK_SCHED_COSINE, MK_SCHED_LINEAR, MK_SCHED_CONSTANT, MK_
 enum mk_pool_kind { MK_POOL_MEAN, MK_POOL_LAST };
 enum mk_progress_kind { MK_PROGRESS_AUTO, MK_PROGRESS_BAR, MK_PROGRESS_LINES, MK_PROGRESS_NONE };
 enum mk_load_kind { MK_LOAD_ALL, MK_LOAD_BACKBONE };
+enum mk_best_metric { MK_BEST_NONE, MK_BEST_VAL_LOSS, MK_BEST_VAL_ACCURACY };
 
 /* A list of strings (paths or globs) from the recipe. */
 struct mk_strlist {
@@ -107,7 +108,7 @@ struct mk_recipe {
     int threads;
     int64_t ckpt_every;
     int keep_last;
-    char *best_on;
+    int ckpt_best;             /* run.checkpoint.best: enum mk_best_metric */
     int64_t log_every;
     int progress;              /* enum mk_progress_kind */
     double dist_bucket_mb;     /* data parallel: gradient sums in buckets of this many MiB

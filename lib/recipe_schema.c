@@ -92,6 +92,8 @@ const struct mk_rkey mk_recipe_keys[] = {
     {"run.threads", MK_RT_INT, OFF(threads), "0", 0, 4096, NULL, 0},
     {"run.checkpoint.every", MK_RT_INT64, OFF(ckpt_every), "0", 0, 1e15, NULL, 0},
     {"run.checkpoint.keep_last", MK_RT_INT, OFF(keep_last), "3", 1, 1 << 20, NULL, 0},
+    {"run.checkpoint.best", MK_RT_ENUM, OFF(ckpt_best), "none", 0, 0,
+     "none|val_loss|val_accuracy", 0},
     {"run.log.every", MK_RT_INT64, OFF(log_every), "10", 1, 1e15, NULL, 0},
     {"run.log.progress", MK_RT_ENUM, OFF(progress), "auto", 0, 0, "auto|bar|lines|none", 0},
     {"run.dist.bucket_mb", MK_RT_FLOAT, OFF(dist_bucket_mb), "-1", -1, 1e6, NULL, 0},

@@ -218,12 +218,16 @@ static mk_status validate(struct trainer *t)
     const char *names[] = {"loss", "accuracy"};
     const double values[] = {loss, acc};
     mk_metrics_write(t->metrics, t->step, "val", isnan(acc) ? 1 : 2, names, values);
+    int best = 0;
+    if (t->r->ckpt_best != MK_BEST_NONE)
+        st = mk_trainer_save_best(t, t->r->ckpt_best == MK_BEST_VAL_LOSS ? loss : acc, &best);
     if (isnan(acc))
-        mk_progress_note(t->progress, "step %lld  val loss %.4f", (long long)t->step, loss);
+        mk_progress_note(t->progress, "step %lld  val loss %.4f%s", (long long)t->step, loss,
+                         best ? "  (best so far: saved best)" : "");
     else
-        mk_progress_note(t->progress, "step %lld  val loss %.4f  accuracy %.4f",
-                         (long long)t->step, loss, acc);
-    return MK_OK;
+        mk_progress_note(t->progress, "step %lld  val loss %.4f  accuracy %.4f%s",
+                         (long long)t->step, loss, acc, best ? "  (best so far: saved best)" : "");
+    return st;
 }
 
 static mk_status checkpoint(struct trainer *t)
@@ -378,7 +382,7 @@ static mk_status refuse_old_run(const char *out)
 
 mk_status mk_task_train(const struct mk_recipe *r, const struct mk_run_opts *o)
 {
-    struct trainer t = {.r = r, .o = o};
+    struct trainer t = {.r = r, .o = o, .best_step = -1};
     mk_status st = setup_ranks(&t);
     const int lead = mk_dist_rank(t.dist) == 0, world = mk_dist_world(t.dist);
     if (st == MK_OK && !o->resume)
@@ -410,6 +414,10 @@ mk_status mk_task_train(const struct mk_recipe *r, const struct mk_run_opts *o)
      * stream), one blocking sum on CPU ranks (single-threaded MPI makes no progress meanwhile) */
     const double bucket_mb = r->dist_bucket_mb >= 0 ? r->dist_bucket_mb
                              : t.m && t.m->device == MK_DEVICE_CUDA ? 25 : 0;
+    if (st == MK_OK && r->ckpt_best != MK_BEST_NONE && !t.has_val)
+        st = mk_fail(MK_ERR_INVALID, "run.checkpoint.best: %s needs a validation split "
+                     "(data.split.by or data.val.paths)", r->ckpt_best == MK_BEST_VAL_LOSS ? "val_loss"
+                                                                            : "val_accuracy");
     if (st == MK_OK && world > 1 && t.opt)
         st = mk_grad_sync_create(&t.gsync, t.dist, &t.m->lay, t.m->cfg.n_layer, bucket_mb);
     if (st == MK_OK && lead)

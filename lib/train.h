@@ -9,6 +9,11 @@
  * a classifier, classifier.safetensors), and `last`, a symbolic link to the newest complete
  * checkpoint. A checkpoint is written into .ckpt-STEP.tmp/ and renamed into place, and `last`
  * is replaced by a rename too, so a crash never leaves `last` pointing at a partial one.
+ * With run.checkpoint.best, every validation that beats the best so far (lower val loss or
+ * higher val accuracy) saves the model as best-STEP/ (config.json, model.safetensors, a
+ * classifier's classifier.safetensors, best.json: step, metric, value), the same way, points
+ * the symbolic link `best` at it and removes the previous best-STEP; the best value so far is
+ * part of the training state, so a resumed run keeps comparing against it.
  *
  * Resume: the model (fp32), the AdamW moments and step, the sampler (position and random
  * state) and the token count are restored exactly, so the run continues bit-identically.
@@ -41,16 +46,17 @@ mk_status mk_task_generate(const struct mk_recipe *r, const struct mk_run_opts *
 
 /* ---- checkpoint directories (train_ckpt.c) ---- */
 
-/* The steps of the ckpt-STEP directories in dir, newest first (*steps malloc'd). */
-mk_status mk_ckpt_list(const char *dir, int64_t **steps, int *n);
-/* Removes dir/ckpt-STEP and the files in it. */
-mk_status mk_ckpt_remove(const char *dir, int64_t step);
-/* Points dir/last at ckpt-STEP (symlink replaced by rename). */
-mk_status mk_ckpt_mark_last(const char *dir, int64_t step);
-/* A fresh staging directory dir/.ckpt-STEP.tmp (its path into tmp), and its rename into
- * dir/ckpt-STEP once every file is written. */
-mk_status mk_ckpt_stage(const char *dir, int64_t step, char *tmp, size_t cap);
-mk_status mk_ckpt_commit(const char *dir, int64_t step, const char *tmp);
+/* `kind` names the directories: "ckpt" (checkpoints, KIND-STEP) or "best" (the best model). */
+/* The steps of the KIND-STEP directories in dir, newest first (*steps malloc'd). */
+mk_status mk_ckpt_list(const char *dir, const char *kind, int64_t **steps, int *n);
+/* Removes dir/KIND-STEP and the files in it. */
+mk_status mk_ckpt_remove(const char *dir, const char *kind, int64_t step);
+/* Points the symbolic link dir/NAME ("last", "best") at KIND-STEP (replaced by rename). */
+mk_status mk_ckpt_link(const char *dir, const char *name, const char *kind, int64_t step);
+/* A fresh staging directory dir/.KIND-STEP.tmp (its path into tmp), and its rename into
+ * dir/KIND-STEP once every file is written. */
+mk_status mk_ckpt_stage(const char *dir, const char *kind, int64_t step, char *tmp, size_t cap);
+mk_status mk_ckpt_commit(const char *dir, const char *kind, int64_t step, const char *tmp);
 /* mkdir -p */
 mk_status mk_mkdirs(const char *path);
 

@@ -1,5 +1,5 @@
-/* train_ckpt.c — the checkpoint directories of a run: listing ckpt-STEP, removing old ones,
- * pointing `last` at the newest (see train.h), and mkdir -p.
+/* train_ckpt.c — the checkpoint directories of a run: listing ckpt-STEP (or best-STEP),
+ * removing old ones, pointing `last` (or `best`) at one (see train.h), and mkdir -p.
  */
 #include "config.h"
 #include <dirent.h>
@@ -35,7 +35,7 @@ static int cmp_desc(const void *a, const void *b)
     return x < y ? 1 : x > y ? -1 : 0;
 }
 
-mk_status mk_ckpt_list(const char *dir, int64_t **steps, int *n)
+mk_status mk_ckpt_list(const char *dir, const char *kind, int64_t **steps, int *n)
 {
     *steps = NULL;
     *n = 0;
@@ -43,12 +43,13 @@ mk_status mk_ckpt_list(const char *dir, int64_t **steps, int *n)
     if (!d)
         return errno == ENOENT ? MK_OK : mk_fail(MK_ERR_IO, "%s: %s", dir, strerror(errno));
     int cap = 0;
+    const size_t k = strlen(kind);
     for (struct dirent *e; (e = readdir(d));) {
         char *end;
-        if (strncmp(e->d_name, "ckpt-", 5) != 0)
+        if (strncmp(e->d_name, kind, k) != 0 || e->d_name[k] != '-')
             continue;
-        long long step = strtoll(e->d_name + 5, &end, 10);
-        if (*end || end == e->d_name + 5 || step < 0)
+        long long step = strtoll(e->d_name + k + 1, &end, 10);
+        if (*end || end == e->d_name + k + 1 || step < 0)
             continue;
         if (*n == cap) {
             cap = cap ? 2 * cap : 16;
@@ -87,37 +88,37 @@ static mk_status remove_dir(const char *path)
     return MK_OK;
 }
 
-mk_status mk_ckpt_remove(const char *dir, int64_t step)
+mk_status mk_ckpt_remove(const char *dir, const char *kind, int64_t step)
 {
     char path[4200];
-    snprintf(path, sizeof path, "%s/ckpt-%lld", dir, (long long)step);
+    snprintf(path, sizeof path, "%s/%s-%lld", dir, kind, (long long)step);
     return remove_dir(path);
 }
 
-mk_status mk_ckpt_mark_last(const char *dir, int64_t step)
+mk_status mk_ckpt_link(const char *dir, const char *name, const char *kind, int64_t step)
 {
-    char target[64], tmp[4200], last[4200];
-    snprintf(target, sizeof target, "ckpt-%lld", (long long)step);
-    snprintf(tmp, sizeof tmp, "%s/.last.tmp", dir);
-    snprintf(last, sizeof last, "%s/last", dir);
+    char target[64], tmp[4200], link[4200];
+    snprintf(target, sizeof target, "%s-%lld", kind, (long long)step);
+    snprintf(tmp, sizeof tmp, "%s/.%s.tmp", dir, name);
+    snprintf(link, sizeof link, "%s/%s", dir, name);
     unlink(tmp);
-    if (symlink(target, tmp) != 0 || rename(tmp, last) != 0)
-        return mk_fail(MK_ERR_IO, "%s: cannot point it at %s: %s", last, target,
+    if (symlink(target, tmp) != 0 || rename(tmp, link) != 0)
+        return mk_fail(MK_ERR_IO, "%s: cannot point it at %s: %s", link, target,
                        strerror(errno));
     return MK_OK;
 }
 
-mk_status mk_ckpt_stage(const char *dir, int64_t step, char *tmp, size_t cap)
+mk_status mk_ckpt_stage(const char *dir, const char *kind, int64_t step, char *tmp, size_t cap)
 {
-    snprintf(tmp, cap, "%s/.ckpt-%lld.tmp", dir, (long long)step);
+    snprintf(tmp, cap, "%s/.%s-%lld.tmp", dir, kind, (long long)step);
     mk_status st = remove_dir(tmp); /* a leftover of a crash */
     return st != MK_OK ? st : mk_mkdirs(tmp);
 }
 
-mk_status mk_ckpt_commit(const char *dir, int64_t step, const char *tmp)
+mk_status mk_ckpt_commit(const char *dir, const char *kind, int64_t step, const char *tmp)
 {
     char final[4200];
-    snprintf(final, sizeof final, "%s/ckpt-%lld", dir, (long long)step);
+    snprintf(final, sizeof final, "%s/%s-%lld", dir, kind, (long long)step);
     mk_status st = remove_dir(final); /* the same step saved again after a resume */
     if (st == MK_OK && rename(tmp, final) != 0)
         st = mk_fail(MK_ERR_IO, "%s: cannot rename to %s: %s", tmp, final, strerror(errno));

@@ -33,11 +33,18 @@ struct trainer {
     struct mk_markov *markov;      /* eval: the Markov baseline scored on the same targets */
     struct mk_dist *dist;          /* data-parallel ranks (task_train.c; world 1 by default) */
     struct mk_grad_sync *gsync;    /* world > 1: the bucketed gradient sum (dist_buckets.h) */
+    int64_t best_step;             /* run.checkpoint.best: the step of the best validation so
+                                    * far, -1 before the first */
+    double best_value;             /* its val loss or val accuracy */
 };
 
 /* Saves the trainer as ckpt-STEP in run.out and updates `last`, keeping the newest
  * run.checkpoint.keep_last. */
 mk_status mk_trainer_save(struct trainer *t);
+/* run.checkpoint.best: when `value` (this step's val loss, or val accuracy) beats the best so
+ * far, saves the model (and a classifier's head) as best-STEP, points `best` at it, removes
+ * the older best-STEP and records the new best; *saved says whether it did. */
+mk_status mk_trainer_save_best(struct trainer *t, double value, int *saved);
 /* Loads the newest checkpoint of run.out that loads completely, warning about each broken
  * one on the progress stream; *found = 0 when there is none. Sets t->m (and head, optimizer
  * state, sampler, step, tokens). */

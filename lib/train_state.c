@@ -3,9 +3,13 @@
  *
  * train_state.safetensors holds what the model files do not: optim.{m,v,step} (AdamW
  * moments, exact fp32), head.{m,v,step} for a classifier head, `sampler` (the sampler struct
- * as 64-bit words: kind, L, lm, pack, seed, rng[4], cursor, epoch), `step` and `tokens`.
+ * as 64-bit words: kind, L, lm, pack, seed, rng[4], cursor, epoch), `step` and `tokens`, and
+ * with run.checkpoint.best once there is one, `best` (F64 [2]: the step and the value of the
+ * best validation so far; absent in older checkpoints, read as none).
  */
 #include "config.h"
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "safetensors.h"
@@ -57,7 +61,7 @@ static mk_status add_optim(const struct mk_optim *o, const char *prefix, struct 
 
 static mk_status write_state(const struct trainer *t, const char *dir)
 {
-    struct mk_st_entry e[12];
+    struct mk_st_entry e[13];
     float *bufs[4] = {0};
     int64_t shapes[2], steps[2], words[SAMPLER_WORDS];
     char names[6][32];
@@ -72,6 +76,10 @@ static mk_status write_state(const struct trainer *t, const char *dir)
     e[n++] = (struct mk_st_entry){"sampler", MK_I64, 1, &nw, words};
     e[n++] = (struct mk_st_entry){"step", MK_I64, 1, &one, &t->step};
     e[n++] = (struct mk_st_entry){"tokens", MK_I64, 1, &one, &t->tokens};
+    static const int64_t two = 2;
+    const double best[2] = {(double)t->best_step, t->best_value};
+    if (t->best_step >= 0)
+        e[n++] = (struct mk_st_entry){"best", MK_F64, 1, &two, best};
     char path[4400];
     snprintf(path, sizeof path, "%s/train_state.safetensors", dir);
     struct mk_st_meta meta[1] = {{"format", "mambakit-train-state-1"}};
@@ -82,11 +90,25 @@ static mk_status write_state(const struct trainer *t, const char *dir)
     return st;
 }
 
+/* Removes the KIND-STEP directories of dir past the newest `keep`. */
+static mk_status remove_older(const char *dir, const char *kind, int keep)
+{
+    int64_t *steps;
+    int n;
+    mk_status st = mk_ckpt_list(dir, kind, &steps, &n);
+    if (st != MK_OK)
+        return st;
+    for (int i = keep; i < n && st == MK_OK; i++)
+        st = mk_ckpt_remove(dir, kind, steps[i]);
+    free(steps);
+    return st;
+}
+
 mk_status mk_trainer_save(struct trainer *t)
 {
     const char *out = t->r->out;
     char tmp[4200];
-    mk_status st = mk_ckpt_stage(out, t->step, tmp, sizeof tmp);
+    mk_status st = mk_ckpt_stage(out, "ckpt", t->step, tmp, sizeof tmp);
     if (st == MK_OK)
         st = mk_ckpt_save(t->m, tmp, MK_F32);
     if (st == MK_OK && t->head)
@@ -94,15 +116,48 @@ mk_status mk_trainer_save(struct trainer *t)
     if (st == MK_OK)
         st = write_state(t, tmp);
     if (st == MK_OK)
-        st = mk_ckpt_commit(out, t->step, tmp);
+        st = mk_ckpt_commit(out, "ckpt", t->step, tmp);
     if (st == MK_OK)
-        st = mk_ckpt_mark_last(out, t->step);
-    int64_t *steps;
-    int n;
-    if (st == MK_OK && (st = mk_ckpt_list(out, &steps, &n)) == MK_OK) {
-        for (int i = t->r->keep_last; i < n && st == MK_OK; i++)
-            st = mk_ckpt_remove(out, steps[i]);
-        free(steps);
+        st = mk_ckpt_link(out, "last", "ckpt", t->step);
+    return st == MK_OK ? remove_older(out, "ckpt", t->r->keep_last) : st;
+}
+
+mk_status mk_trainer_save_best(struct trainer *t, double value, int *saved)
+{
+    const int higher = t->r->ckpt_best == MK_BEST_VAL_ACCURACY;
+    *saved = 0;
+    if (higher && isnan(value))
+        return mk_fail(MK_ERR_INVALID, "run.checkpoint.best is val_accuracy, but this task "
+                       "reports no validation accuracy (a language model on unweighted text); "
+                       "use val_loss");
+    if (isnan(value) || (t->best_step >= 0 && (higher ? value <= t->best_value
+                                                      : value >= t->best_value)))
+        return MK_OK;
+    const char *out = t->r->out;
+    char tmp[4200], path[4400];
+    mk_status st = mk_ckpt_stage(out, "best", t->step, tmp, sizeof tmp);
+    if (st == MK_OK)
+        st = mk_ckpt_save(t->m, tmp, MK_F32);
+    if (st == MK_OK && t->head)
+        st = mk_classifier_save(t->head, tmp);
+    snprintf(path, sizeof path, "%s/best.json", tmp);
+    FILE *f = st == MK_OK ? fopen(path, "w") : NULL;
+    if (st == MK_OK && (!f || fprintf(f, "{\"step\": %lld, \"metric\": \"%s\", \"value\": %.9g}\n",
+                                      (long long)t->step, higher ? "val_accuracy" : "val_loss",
+                                      value) < 0))
+        st = mk_fail(MK_ERR_IO, "%s: cannot write", path);
+    if (f && fclose(f) != 0 && st == MK_OK)
+        st = mk_fail(MK_ERR_IO, "%s: cannot write", path);
+    if (st == MK_OK)
+        st = mk_ckpt_commit(out, "best", t->step, tmp);
+    if (st == MK_OK)
+        st = mk_ckpt_link(out, "best", "best", t->step);
+    if (st == MK_OK)
+        st = remove_older(out, "best", 1);
+    if (st == MK_OK) {
+        t->best_step = t->step;
+        t->best_value = value;
+        *saved = 1;
     }
     return st;
 }
@@ -146,6 +201,12 @@ static mk_status load_one(struct trainer *t, const char *dir)
         st = read_i64(&f, "step", &step, 1);
     if (st == MK_OK)
         st = read_i64(&f, "tokens", &tokens, 1);
+    const struct mk_st_tensor *bt = mk_st_find(&f, "best");
+    double best[2] = {-1, 0};
+    if (st == MK_OK && bt && (bt->dtype != MK_F64 || bt->numel != 2))
+        st = mk_fail(MK_ERR_FORMAT, "%s: tensor best is not F64[2]", f.path);
+    else if (st == MK_OK && bt)
+        memcpy(best, f.data + bt->begin, sizeof best);
     mk_st_close(&f);
     if (st != MK_OK) {
         mk_classifier_free(head, m);
@@ -165,6 +226,8 @@ static mk_status load_one(struct trainer *t, const char *dir)
     sampler_unpack(&t->sampler, words);
     t->step = step;
     t->tokens = tokens;
+    t->best_step = (int64_t)best[0];
+    t->best_value = best[1];
     return MK_OK;
 }
 
@@ -173,7 +236,7 @@ mk_status mk_trainer_resume(struct trainer *t, int *found)
     *found = 0;
     int64_t *steps;
     int n;
-    mk_status st = mk_ckpt_list(t->r->out, &steps, &n);
+    mk_status st = mk_ckpt_list(t->r->out, "ckpt", &steps, &n);
     for (int i = 0; st == MK_OK && i < n && !*found; i++) {
         char dir[4200];
         snprintf(dir, sizeof dir, "%s/ckpt-%lld", t->r->out, (long long)steps[i]);
