@@ -10,7 +10,7 @@
 # model trains at ~540K tokens/s, and runs of 100, 170, 250 and 500 steps of 32 x 1024 tokens
 # (each its own cosine schedule) ended at validation losses 4.92, 4.53, 4.28 and 4.68 nats:
 # past ~4 passes over the 2.2M training tokens the model overfits. STEPS=250 (3.7 passes)
-# takes ~15 s of training.
+# takes ~18 s of training.
 # Environment (defaults): STEPS [250], PRECISION [bf16], GEN_LEN [200] tokens per sample,
 # PROMPTS (one per line) [the openings of Pride and Prejudice, Moby Dick, Genesis],
 # TRAIN_SETS: more --set arguments for training only, e.g. for a CPU smoke test
