@@ -341,9 +341,9 @@ static void cpu_rows(struct mk_model *m, const int32_t *ids, int runs)
     for (int r = 0; r < runs; r++)
         v[r] *= 100 * flops / peak;
     row_runs("  its GEMM flops / FMA peak", v, runs, "%", 0);
-    printf("anchors: llama.cpp on a 2-core machine like CI's, 2 threads: pp512 fp32 258-270, "
+    printf("anchors: llama.cpp on issue 9's 2-core Zen 3 VM, 2 threads: pp512 fp32 258-270, "
            "tg fp32 40.5-42.6, F16 70-74, Q8_0 87-100 tokens/s (memory-bandwidth limits ~55, "
-           "~109, ~200)\n");
+           "~109, ~200); bench/llama-anchor.sh measures llama.cpp on this machine\n");
     printf("train: %.0f MFLOP per token in GEMMs (6 x %.1fM multiply-adds; the scan, conv and "
            "norms not counted)\n", flops / 1e6, gemm_macs_per_token(&m->cfg) / 1e6);
     mk_optim_free(o);
