@@ -423,13 +423,15 @@ mk_status mk_task_train(const struct mk_recipe *r, const struct mk_run_opts *o)
     if (st == MK_OK && lead)
         st = mk_metrics_open(&t.metrics, r->out, resumed ? t.step : -1);
     if (st == MK_OK) {
-        mk_progress_note(t.progress, "training %lld steps of %d x %d tokens (%d micro-batches "
+        mk_progress_note(t.progress, "training %lld steps of %d x %d tokens (%d micro-batch%s "
                          "of %d), %zu training tokens", (long long)t.total, r->global_batch,
-                         r->seq_len, t.accum, r->micro_batch, t.train.n_tokens);
+                         r->seq_len, t.accum, t.accum == 1 ? "" : "es", r->micro_batch,
+                         t.train.n_tokens);
         if (world > 1)
-            mk_progress_note(t.progress, "data parallel over %d ranks: %d micro-batches each "
+            mk_progress_note(t.progress, "data parallel over %d ranks: %d micro-batch%s each "
                              "per step; the model's gradients summed in %s in %d bucket%s "
                              "(run.dist.bucket_mb %g)", world, t.accum / world,
+                             t.accum / world == 1 ? "" : "es",
                              r->dist_allreduce ? "bf16" : "fp32", t.gsync ? t.gsync->plan.n : 0,
                              t.gsync && t.gsync->plan.n == 1 ? "" : "s", bucket_mb);
         st = run_loop(&t);
