@@ -104,22 +104,45 @@ static mk_status remove_older(const char *dir, const char *kind, int keep)
     return st;
 }
 
-mk_status mk_trainer_save(struct trainer *t)
+/* best.json of a best-STEP directory: the step, the metric and the value of t's best */
+static mk_status write_best(const struct trainer *t, const char *dir)
+{
+    char path[4400];
+    snprintf(path, sizeof path, "%s/best.json", dir);
+    FILE *f = fopen(path, "w");
+    const char *metric = t->r->ckpt_best == MK_BEST_VAL_ACCURACY ? "val_accuracy" : "val_loss";
+    mk_status st = f && fprintf(f, "{\"step\": %lld, \"metric\": \"%s\", \"value\": %.9g}\n",
+                                (long long)t->best_step, metric, t->best_value) >= 0
+                       ? MK_OK : mk_fail(MK_ERR_IO, "%s: cannot write", path);
+    if (f && fclose(f) != 0 && st == MK_OK)
+        st = mk_fail(MK_ERR_IO, "%s: cannot write", path);
+    return st;
+}
+
+/* The model (and a classifier's head) and the file `extra` writes, as dir/KIND-STEP: staged,
+ * renamed into place, the link `link` pointed at it, all but the newest `keep` removed. */
+static mk_status save_dir(const struct trainer *t, const char *kind, const char *link, int keep,
+                          mk_status (*extra)(const struct trainer *, const char *))
 {
     const char *out = t->r->out;
     char tmp[4200];
-    mk_status st = mk_ckpt_stage(out, "ckpt", t->step, tmp, sizeof tmp);
+    mk_status st = mk_ckpt_stage(out, kind, t->step, tmp, sizeof tmp);
     if (st == MK_OK)
         st = mk_ckpt_save(t->m, tmp, MK_F32);
     if (st == MK_OK && t->head)
         st = mk_classifier_save(t->head, tmp);
     if (st == MK_OK)
-        st = write_state(t, tmp);
+        st = extra(t, tmp);
     if (st == MK_OK)
-        st = mk_ckpt_commit(out, "ckpt", t->step, tmp);
+        st = mk_ckpt_commit(out, kind, t->step, tmp);
     if (st == MK_OK)
-        st = mk_ckpt_link(out, "last", "ckpt", t->step);
-    return st == MK_OK ? remove_older(out, "ckpt", t->r->keep_last) : st;
+        st = mk_ckpt_link(out, link, kind, t->step);
+    return st == MK_OK ? remove_older(out, kind, keep) : st;
+}
+
+mk_status mk_trainer_save(struct trainer *t)
+{
+    return save_dir(t, "ckpt", "last", t->r->keep_last, write_state);
 }
 
 mk_status mk_trainer_save_best(struct trainer *t, double value, int *saved)
@@ -133,32 +156,16 @@ mk_status mk_trainer_save_best(struct trainer *t, double value, int *saved)
     if (isnan(value) || (t->best_step >= 0 && (higher ? value <= t->best_value
                                                       : value >= t->best_value)))
         return MK_OK;
-    const char *out = t->r->out;
-    char tmp[4200], path[4400];
-    mk_status st = mk_ckpt_stage(out, "best", t->step, tmp, sizeof tmp);
-    if (st == MK_OK)
-        st = mk_ckpt_save(t->m, tmp, MK_F32);
-    if (st == MK_OK && t->head)
-        st = mk_classifier_save(t->head, tmp);
-    snprintf(path, sizeof path, "%s/best.json", tmp);
-    FILE *f = st == MK_OK ? fopen(path, "w") : NULL;
-    if (st == MK_OK && (!f || fprintf(f, "{\"step\": %lld, \"metric\": \"%s\", \"value\": %.9g}\n",
-                                      (long long)t->step, higher ? "val_accuracy" : "val_loss",
-                                      value) < 0))
-        st = mk_fail(MK_ERR_IO, "%s: cannot write", path);
-    if (f && fclose(f) != 0 && st == MK_OK)
-        st = mk_fail(MK_ERR_IO, "%s: cannot write", path);
-    if (st == MK_OK)
-        st = mk_ckpt_commit(out, "best", t->step, tmp);
-    if (st == MK_OK)
-        st = mk_ckpt_link(out, "best", "best", t->step);
-    if (st == MK_OK)
-        st = remove_older(out, "best", 1);
-    if (st == MK_OK) {
-        t->best_step = t->step;
-        t->best_value = value;
-        *saved = 1;
+    const int64_t old_step = t->best_step;
+    const double old_value = t->best_value;
+    t->best_step = t->step;
+    t->best_value = value;
+    mk_status st = save_dir(t, "best", "best", 1, write_best);
+    if (st != MK_OK) { /* the best on disk is still the old one */
+        t->best_step = old_step;
+        t->best_value = old_value;
     }
+    *saved = st == MK_OK;
     return st;
 }
 
