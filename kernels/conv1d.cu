@@ -119,20 +119,34 @@ __device__ __forceinline__ void conv_weights(const conv_args &c, int e, float wp
     }
 }
 
+/* One thread's walk over time from t0 (forward and backward): the window, the placed weights
+ * and the bias in registers; step(t) takes x(t) in and returns the pre-activation a(t). */
+struct conv_walk {
+    float win[CONV_KMAX], wpos[CONV_KMAX], bias;
+    __device__ __forceinline__ void start(const conv_args &c, int b, int t0, int e)
+    {
+        conv_weights(c, e, wpos);
+        bias = c.bias ? c.bias[e] : 0.0f;
+        conv_window_start(c, b, t0, e, win);
+    }
+    __device__ __forceinline__ float step(const conv_args &c, int b, int t, int e)
+    {
+        conv_push(c, b, t, e, win);
+        return bias + conv_window_dot(win, wpos);
+    }
+};
+
 __global__ void conv1d_fwd_kernel(float *out, conv_args c)
 {
     int e = blockIdx.x * blockDim.x + threadIdx.x;
     if (e >= c.E)
         return;
     int b = blockIdx.z, t0 = blockIdx.y * CONV_T, t1 = min(t0 + CONV_T, c.L);
-    float win[CONV_KMAX], wpos[CONV_KMAX];
-    conv_weights(c, e, wpos);
-    const float bias = c.bias ? c.bias[e] : 0.0f;
-    conv_window_start(c, b, t0, e, win);
+    conv_walk w;
+    w.start(c, b, t0, e);
 #pragma unroll 4
     for (int t = t0; t < t1; t++) {
-        conv_push(c, b, t, e, win);
-        float a = bias + conv_window_dot(win, wpos);
+        float a = w.step(c, b, t, e);
         out[((size_t)b * c.L + t) * c.E + e] = a * mk_sigmoidf(a);
     }
 }
@@ -220,20 +234,18 @@ conv1d_bwd_kernel(float *dx, int ld_dx, float *part, conv_args c, int nch)
     float *col = &dact[0][threadIdx.x];
     int b = blockIdx.z, j = blockIdx.y, t0 = j * CONV_T, t1 = min(t0 + CONV_T, c.L);
     int top = min(t1 + c.K - 1, c.L); /* dact is needed on [t0, top) */
-    float win[CONV_KMAX], wpos[CONV_KMAX], sw[CONV_KMAX + 1] = {0};
-    conv_weights(c, e, wpos);
-    const float bias = c.bias ? c.bias[e] : 0.0f;
-    conv_window_start(c, b, t0, e, win);
+    float sw[CONV_KMAX + 1] = {0};
+    conv_walk w;
+    w.start(c, b, t0, e);
 #pragma unroll 4
     for (int t = t0; t < top; t++) {
-        conv_push(c, b, t, e, win);
-        float a = bias + conv_window_dot(win, wpos), s = mk_sigmoidf(a);
+        float a = w.step(c, b, t, e), s = mk_sigmoidf(a);
         float d = c.dout[((size_t)b * c.L + t) * c.E + e] * s * (1.0f + a * (1.0f - s));
         col[(t - t0) * CONV_BWD_THREADS] = d;
         if (t < t1) {
 #pragma unroll
             for (int p = 0; p < CONV_KMAX; p++)
-                sw[p] += d * win[p];
+                sw[p] += d * w.win[p];
             sw[CONV_KMAX] += d;
         }
     }
@@ -258,7 +270,7 @@ conv1d_bwd_kernel(float *dx, int ld_dx, float *part, conv_args c, int nch)
             float g = 0.0f;
 #pragma unroll
             for (int q = 0; q < CONV_KMAX; q++)
-                g += D[q] * wpos[CONV_KMAX - 1 - q];
+                g += D[q] * w.wpos[CONV_KMAX - 1 - q];
             dx[((size_t)b * c.L + tau) * ld_dx + e] += g;
         }
     }

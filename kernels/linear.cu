@@ -57,12 +57,11 @@ static int bf16_chunk_rows(int K, int N)
     return mc < 64 ? 64 : mc > INT_MAX ? INT_MAX : (int)mc;
 }
 
-/* bf16 mode forward: out [M, N] (+)= in W^T over chunks of rows; W's registered copy
- * (bf16.cu) when it has one, else one made for this call */
-static void linear_fwd_bf16(float *out, const float *in, int ld_in, const float *W, size_t M,
-                            int K, int N, float beta)
+/* bf16 mode forward: out [M, N] (+)= in W^T over chunks of rows; W's kept copy (bf16.cu)
+ * when it has one, else one made for this call */
+static void linear_fwd_bf16(float *out, const float *in, int ld_in, const float *W,
+                            const __nv_bfloat16 *kept, size_t M, int K, int N, float beta)
 {
-    const __nv_bfloat16 *kept = mk_cuda_weight_bf16(W);
     __nv_bfloat16 *made = kept ? NULL : mk_cuda_bf16_copy(W, N, K, K);
     const __nv_bfloat16 *w16 = kept ? kept : made;
     const int mc = bf16_chunk_rows(K, 0);
@@ -83,9 +82,9 @@ static void linear_fwd_bf16(float *out, const float *in, int ld_in, const float 
 
 /* bf16 mode backward: din (+)= dout W, dW += in^T dout, over chunks of rows */
 static void linear_bwd_bf16(float *din, int ld_din, float *dW, const float *dout,
-                            const float *in, int ld_in, const float *W, size_t M, int K, int N)
+                            const float *in, int ld_in, const float *W,
+                            const __nv_bfloat16 *kept, size_t M, int K, int N)
 {
-    const __nv_bfloat16 *kept = din ? mk_cuda_weight_bf16(W) : NULL;
     __nv_bfloat16 *made = din && !kept ? mk_cuda_bf16_copy(W, N, K, K) : NULL;
     const __nv_bfloat16 *w16 = kept ? kept : made;
     if (din && !w16)
@@ -109,11 +108,17 @@ static void linear_bwd_bf16(float *din, int ld_din, float *dW, const float *dout
     mk_cuda_scratch_free(made);
 }
 
-/* Whether the bf16 mode multiplies M rows by W on bf16 operands: always when W has a
- * registered copy (only the rows are rounded), else from LIN_BF16_MIN_ROWS rows (see the top) */
-static bool bf16_products(const float *W, size_t M)
+/* W's kept bf16 copy in the bf16 mode (NULL: none, or fp32 mode), looked up once a call */
+static const __nv_bfloat16 *kept_copy(const float *W)
 {
-    return mk_cuda_gemm_bf16() && (M >= LIN_BF16_MIN_ROWS || mk_cuda_weight_bf16(W));
+    return mk_cuda_gemm_bf16() ? mk_cuda_weight_bf16(W) : NULL;
+}
+
+/* Whether the bf16 mode multiplies M rows by W on bf16 operands: always when W has a kept
+ * copy (only the rows are rounded), else from LIN_BF16_MIN_ROWS rows (see the top) */
+static bool bf16_products(const __nv_bfloat16 *kept, size_t M)
+{
+    return mk_cuda_gemm_bf16() && (M >= LIN_BF16_MIN_ROWS || kept);
 }
 
 static int rows_fit(size_t M)
@@ -137,9 +142,9 @@ extern "C" void mk_cuda_linear_fwd(float *out, const float *in, int ld_in, const
 {
     if (M == 0 || !rows_fit(M))
         return;
+    const __nv_bfloat16 *kept = kept_copy(W);
     if (M <= MK_GEMV_MAX_ROWS) {
-        mk_cuda_gemv_fwd(out, in, ld_in, W, mk_cuda_gemm_bf16() ? mk_cuda_weight_bf16(W) : NULL,
-                         bias, (int)M, K, N);
+        mk_cuda_gemv_fwd(out, in, ld_in, W, kept, bias, (int)M, K, N);
         return;
     }
     if (bias) {
@@ -147,8 +152,8 @@ extern "C" void mk_cuda_linear_fwd(float *out, const float *in, int ld_in, const
                                                                                   N);
         MK_LAUNCH_CHECK();
     }
-    if (bf16_products(W, M))
-        linear_fwd_bf16(out, in, ld_in, W, M, K, N, bias ? 1.0f : 0.0f);
+    if (bf16_products(kept, M))
+        linear_fwd_bf16(out, in, ld_in, W, kept, M, K, N, bias ? 1.0f : 0.0f);
     else
         gemm(CUBLAS_OP_T, CUBLAS_OP_N, N, (int)M, K, W, K, in, ld_in, bias ? 1.0f : 0.0f, out, N);
 }
@@ -172,8 +177,9 @@ extern "C" void mk_cuda_linear_bwd(float *din, int ld_din, float *dW, float *dbi
 {
     if (M == 0 || !rows_fit(M))
         return;
-    if (bf16_products(W, M)) {
-        linear_bwd_bf16(din, ld_din, dW, dout, in, ld_in, W, M, K, N);
+    const __nv_bfloat16 *kept = kept_copy(W);
+    if (bf16_products(kept, M)) {
+        linear_bwd_bf16(din, ld_din, dW, dout, in, ld_in, W, din ? kept : NULL, M, K, N);
     } else {
         if (din)
             gemm(CUBLAS_OP_N, CUBLAS_OP_N, K, (int)M, N, W, K, dout, N, 1.0f, din, ld_din);
