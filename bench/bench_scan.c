@@ -208,11 +208,13 @@ static int bench_shape(int B, int E, int N, int L, int reps, const char *anchor_
     struct job j = {0};
     j.out = out, j.dout = dout, j.hout = hout, j.hdout = hdout;
     j.in = (struct mk_scan_in){u, delta, db, Alog, xbc + R, xbc + R + N, Dsk, z, NULL,
-                               B, L, E, N, ldbc, ldz};
-    j.g = (struct mk_scan_grad){du, ddl, ddb, dAl, dbc + R, dbc + R + N, dD, dz, NULL};
+                               B, L, E, N, ldbc, ldz, NULL, NULL, 0};
+    j.g = (struct mk_scan_grad){du, ddl, ddb, dAl, dbc + R, dbc + R + N, dD, dz, NULL,
+                                MK_GRAD_SET};
     j.hin = (struct mk_scan_in_bf16){hu, hdelta, hz, hxbc + R, hxbc + R + N, db, Alog, Dsk, NULL,
                                      B, L, E, N, ldbc, ldz};
-    j.hg = (struct mk_scan_grad_bf16){hdu, hddl, hdz, ddb, dAl, hdbc + R, hdbc + R + N, dD, NULL};
+    j.hg = (struct mk_scan_grad_bf16){hdu, hddl, hdz, ddb, dAl, hdbc + R, hdbc + R + N, dD, NULL,
+                                      MK_GRAD_SET};
 
     /* correctness: bf16 against fp32 on the same inputs, gradients from zero */
     CK(cudaMemset(du, 0, n * 4));

@@ -223,9 +223,10 @@ extern "C" void mk_cuda_conv1d_fwd(float *out, float *state, const float *x, int
 }
 
 /* The backward walk of one chunk (header): dact into shared memory (one column per thread),
- * dw/dbias partials part[(b * nch + chunk), e, 0..K], then dx of the chunk's steps. */
+ * dw/dbias partials part[(b * nch + chunk), e, 0..K], then dx of the chunk's steps (added, or
+ * set without reading the old value: MK_GRAD_SET). */
 __global__ void __launch_bounds__(CONV_BWD_THREADS)
-conv1d_bwd_kernel(float *dx, int ld_dx, float *part, conv_args c, int nch)
+conv1d_bwd_kernel(float *dx, int ld_dx, bool set, float *part, conv_args c, int nch)
 {
     __shared__ float dact[CONV_T + CONV_KMAX - 1][CONV_BWD_THREADS];
     int e = blockIdx.x * blockDim.x + threadIdx.x;
@@ -271,7 +272,8 @@ conv1d_bwd_kernel(float *dx, int ld_dx, float *part, conv_args c, int nch)
 #pragma unroll
             for (int q = 0; q < CONV_KMAX; q++)
                 g += D[q] * w.wpos[CONV_KMAX - 1 - q];
-            dx[((size_t)b * c.L + tau) * ld_dx + e] += g;
+            float *d = dx + ((size_t)b * c.L + tau) * ld_dx + e; /* this thread's alone */
+            *d = set ? g : *d + g;
         }
     }
 }
@@ -298,18 +300,20 @@ __global__ void conv1d_dw_final_kernel(float *dw, float *dbias, const float *par
 extern "C" void mk_cuda_conv1d_bwd(float *dx, int ld_dx, float *dw, float *dbias,
                                    const float *dout, const float *state, const float *x,
                                    int ld_x, const float *w, const float *bias,
-                                   const uint8_t *reset, int B, int L, int E, int K)
+                                   const uint8_t *reset, int B, int L, int E, int K,
+                                   enum mk_grad_write dx_mode)
 {
     if (!conv_k_ok(K) || (size_t)B * L * E == 0)
         return;
     conv_args c = {x, state, w, bias, dout, reset, ld_x, B, L, E, K};
     cudaStream_t s = mk_cuda_stream();
+    const bool set = dx_mode == MK_GRAD_SET;
     int nch = (L + CONV_T - 1) / CONV_T, rows = B * nch;
     float *part = (float *)mk_cuda_scratch((size_t)rows * E * (K + 1) * sizeof(float));
     if (!part)
         return;
     conv1d_bwd_kernel<<<dim3((E + CONV_BWD_THREADS - 1) / CONV_BWD_THREADS, nch, B),
-                        CONV_BWD_THREADS, 0, s>>>(dx, ld_dx, part, c, nch);
+                        CONV_BWD_THREADS, 0, s>>>(dx, ld_dx, set, part, c, nch);
     MK_LAUNCH_CHECK();
     conv1d_dw_final_kernel<<<mk_cuda_blocks((size_t)E * (K + 1), 256), 256, 0, s>>>(
         dw, dbias, part, rows, E, K);

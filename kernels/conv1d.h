@@ -10,7 +10,7 @@
  *   x [B, L, E] has row stride ld_x (x is the first half of in_proj's output, ld_x = 2E);
  *   out [B, L, E] contiguous; w [E, K] (HF conv1d.weight [E, 1, K]); bias [E] or NULL.
  *
- *   backward (accumulates): with s = sigmoid(a), dact = dout * s * (1 + a (1 - s)):
+ *   backward (dw, dbias accumulate; dx as dx_mode says, grad_write.h): with s = sigmoid(a), dact = dout * s * (1 + a (1 - s)):
  *             dx[b, t-(K-1)+k, e] += dact[b,t,e] * w[e,k]    (within the sequence only)
  *             dw[e,k] += sum_{b,t} dact * x[b, t-(K-1)+k, e]; dbias[e] += sum dact
  *   `state` here is the initial state the forward used (read only, or NULL); a is recomputed.
@@ -19,6 +19,7 @@
 #define MK_CONV1D_H
 #include <stdint.h>
 #include "real.h"
+#include "grad_write.h"
 
 void MK_REF(conv1d_fwd)(mk_real *out, mk_real *state, const mk_real *x, int ld_x,
                         const mk_real *w, const mk_real *bias, const uint8_t *reset,
@@ -26,6 +27,6 @@ void MK_REF(conv1d_fwd)(mk_real *out, mk_real *state, const mk_real *x, int ld_x
 void MK_REF(conv1d_bwd)(mk_real *dx, int ld_dx, mk_real *dw, mk_real *dbias,
                         const mk_real *dout, const mk_real *state, const mk_real *x, int ld_x,
                         const mk_real *w, const mk_real *bias, const uint8_t *reset,
-                        int B, int L, int E, int K);
+                        int B, int L, int E, int K, enum mk_grad_write dx_mode);
 
 #endif

@@ -135,10 +135,13 @@ void MK_REF(conv1d_fwd)(mk_real *out, mk_real *state, const mk_real *x, int ld_x
     free(heap);
 }
 
-/* One backward task: channels e0..e0+ne-1 of every sequence; wT: tiles of 2 * ne * K. */
+/* One backward task: channels e0..e0+ne-1 of every sequence; wT: tiles of 2 * ne * K.
+ * dx[tau] takes its taps from t = tau .. tau+K-1, so with MK_GRAD_SET row t is cleared when
+ * step t begins, before anything adds to it. */
 static MK_HOT void conv_bwd_task(mk_real *dx, int ld_dx, mk_real *dw, mk_real *dbias,
                                  const mk_real *dout, const struct conv_args *c,
-                                 const uint8_t *reset, int B, int e0, int ne, mk_real *wT)
+                                 const uint8_t *reset, int B, int e0, int ne, mk_real *wT,
+                                 enum mk_grad_write dx_mode)
 {
     const int L = c->L, E = c->E, K = c->K;
     mk_real a[CONV_EB], da[CONV_EB], db[CONV_EB] = {0}, *dwT = wT + (size_t)ne * K;
@@ -149,6 +152,8 @@ static MK_HOT void conv_bwd_task(mk_real *dx, int ld_dx, mk_real *dw, mk_real *d
         for (int t = 0; t < L; t++) {
             if (reset && reset[(size_t)b * L + t])
                 lo = t;
+            if (dx_mode == MK_GRAD_SET)
+                memset(dx + ((size_t)b * L + t) * ld_dx + e0, 0, (size_t)ne * sizeof *dx);
             conv_preact(a, c, wT, b, t, lo, e0, ne);
             const mk_real *go = dout + ((size_t)b * L + t) * E + e0;
 #pragma omp simd
@@ -194,7 +199,7 @@ static MK_HOT void conv_bwd_task(mk_real *dx, int ld_dx, mk_real *dw, mk_real *d
 void MK_REF(conv1d_bwd)(mk_real *dx, int ld_dx, mk_real *dw, mk_real *dbias,
                         const mk_real *dout, const mk_real *state, const mk_real *x, int ld_x,
                         const mk_real *w, const mk_real *bias, const uint8_t *reset,
-                        int B, int L, int E, int K)
+                        int B, int L, int E, int K, enum mk_grad_write dx_mode)
 {
     const struct conv_args c = {x, state, w, bias, ld_x, L, E, K};
     int eb = conv_eb(K), nblk = (E + eb - 1) / eb;
@@ -209,7 +214,7 @@ void MK_REF(conv1d_bwd)(mk_real *dx, int ld_dx, mk_real *dw, mk_real *dbias,
         mk_real stack[2 * CONV_TILE];
         int e0 = j * eb, ne = E - e0 < eb ? E - e0 : eb;
         conv_bwd_task(dx, ld_dx, dw, dbias, dout, &c, reset, B, e0, ne,
-                      conv_tiles(stack, heap, j, K));
+                      conv_tiles(stack, heap, j, K), dx_mode);
     }
     free(heap);
 }

@@ -81,8 +81,8 @@ static void linear_fwd_bf16(float *out, const float *in, int ld_in, const float 
 }
 
 /* bf16 mode backward: din (+)= dout W, dW += in^T dout, over chunks of rows */
-static void linear_bwd_bf16(float *din, int ld_din, float *dW, const float *dout,
-                            const float *in, int ld_in, const float *W,
+static void linear_bwd_bf16(float *din, int ld_din, float din_beta, float *dW,
+                            const float *dout, const float *in, int ld_in, const float *W,
                             const __nv_bfloat16 *kept, size_t M, int K, int N)
 {
     __nv_bfloat16 *made = din && !kept ? mk_cuda_bf16_copy(W, N, K, K) : NULL;
@@ -95,8 +95,8 @@ static void linear_bwd_bf16(float *din, int ld_din, float *dW, const float *dout
         __nv_bfloat16 *g16 = mk_cuda_bf16_copy(dout + m0 * N, rows, N, N);
         __nv_bfloat16 *x16 = g16 ? mk_cuda_bf16_copy(in + m0 * ld_in, rows, K, ld_in) : NULL;
         if (x16 && din)
-            gemm_typed(CUBLAS_OP_N, CUBLAS_OP_N, K, rows, N, w16, K, g16, N, CUDA_R_16BF, 1.0f,
-                       din + m0 * ld_din, ld_din);
+            gemm_typed(CUBLAS_OP_N, CUBLAS_OP_N, K, rows, N, w16, K, g16, N, CUDA_R_16BF,
+                       din_beta, din + m0 * ld_din, ld_din);
         if (x16)
             gemm_typed(CUBLAS_OP_N, CUBLAS_OP_T, K, N, rows, x16, K, g16, N, CUDA_R_16BF, 1.0f,
                        dW, K);
@@ -173,16 +173,18 @@ __global__ void colpart_kernel(float *part, const float *src, size_t M, int N)
 
 extern "C" void mk_cuda_linear_bwd(float *din, int ld_din, float *dW, float *dbias,
                                    const float *dout, const float *in, int ld_in, const float *W,
-                                   size_t M, int K, int N)
+                                   size_t M, int K, int N, enum mk_grad_write din_mode)
 {
     if (M == 0 || !rows_fit(M))
         return;
+    const float din_beta = din_mode == MK_GRAD_SET ? 0.0f : 1.0f; /* beta 0: din not read */
     const __nv_bfloat16 *kept = kept_copy(W);
     if (bf16_products(kept, M)) {
-        linear_bwd_bf16(din, ld_din, dW, dout, in, ld_in, W, din ? kept : NULL, M, K, N);
+        linear_bwd_bf16(din, ld_din, din_beta, dW, dout, in, ld_in, W, din ? kept : NULL, M, K,
+                        N);
     } else {
         if (din)
-            gemm(CUBLAS_OP_N, CUBLAS_OP_N, K, (int)M, N, W, K, dout, N, 1.0f, din, ld_din);
+            gemm(CUBLAS_OP_N, CUBLAS_OP_N, K, (int)M, N, W, K, dout, N, din_beta, din, ld_din);
         gemm(CUBLAS_OP_N, CUBLAS_OP_T, K, N, (int)M, in, ld_in, dout, N, 1.0f, dW, K);
     }
     if (!dbias)

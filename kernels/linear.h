@@ -2,7 +2,7 @@
  *
  *   forward : out[m, n] = sum_k in[m, k] * W[n, k] + bias[n]
  *             out [M, N] contiguous; in [M, K] with row stride ld_in (>= K); W [N, K]; bias [N] or NULL
- *   backward (all accumulate):
+ *   backward (dW, dbias accumulate; din as din_mode says, grad_write.h):
  *             din[m, k] += sum_n dout[m, n] W[n, k]     (din row stride ld_din; NULL: skipped)
  *             dW[n, k]  += sum_m dout[m, n] in[m, k]
  *             dbias[n]  += sum_m dout[m, n]             (NULL: skipped)
@@ -12,11 +12,12 @@
 #define MK_LINEAR_H
 #include <stddef.h>
 #include "real.h"
+#include "grad_write.h"
 
 void MK_REF(linear_fwd)(mk_real *out, const mk_real *in, int ld_in, const mk_real *W,
                         const mk_real *bias, size_t M, int K, int N);
 void MK_REF(linear_bwd)(mk_real *din, int ld_din, mk_real *dW, mk_real *dbias,
                         const mk_real *dout, const mk_real *in, int ld_in, const mk_real *W,
-                        size_t M, int K, int N);
+                        size_t M, int K, int N, enum mk_grad_write din_mode);
 
 #endif

@@ -95,17 +95,18 @@ void MK_REF(linear_fwd)(mk_real *out, const mk_real *in, int ld_in, const mk_rea
     par_gemm(CblasNoTrans, CblasTrans, M, N, K, in, ld_in, W, K, beta, out, N);
 }
 
-/* din += dout W        [M, K] = [M, N] [N, K]
+/* din += dout W        [M, K] = [M, N] [N, K]   (din = dout W with MK_GRAD_SET)
  * dW  += dout^T in     [N, K] = [N, M] [M, K]
  * dbias[n] += sum_m dout[m, n]                                                               */
 void MK_REF(linear_bwd)(mk_real *din, int ld_din, mk_real *dW, mk_real *dbias,
                         const mk_real *dout, const mk_real *in, int ld_in, const mk_real *W,
-                        size_t M, int K, int N)
+                        size_t M, int K, int N, enum mk_grad_write din_mode)
 {
     if (M == 0)
         return;
     if (din)
-        par_gemm(CblasNoTrans, CblasNoTrans, M, K, N, dout, N, W, K, 1, din, ld_din);
+        par_gemm(CblasNoTrans, CblasNoTrans, M, K, N, dout, N, W, K,
+                 din_mode == MK_GRAD_SET ? 0 : 1, din, ld_din);
     par_gemm(CblasTrans, CblasNoTrans, (size_t)N, K, (int)M, dout, N, in, ld_in, 1, dW, K);
     if (dbias) {
         int nblk = (N + LIN_COLS - 1) / LIN_COLS;

@@ -13,7 +13,8 @@
  * (z is the second half of in_proj's output, ld_z = 2E); B and C [B, L, N] with row stride
  * ld_bc (they are columns of x_proj's output, ld_bc = R + 2N).
  *
- * Backward (all accumulate; NULL pointers are skipped, except du, ddelta): with dy the
+ * Backward (all accumulate, but du, ddelta and dz as g->mode says (grad_write.h); NULL
+ * pointers are skipped, except du, ddelta): with dy the
  * gradient of `out`, g = dy * SiLU(z), and the adjoint dh_t = C_t g_t + exp(dt_{t+1} A) dh_{t+1}:
  *   dz      = dy * y * dSiLU(z)               dD[e]  += sum g u
  *   du      = g D + sum_n dh_t[n] dt_t B_t[n]
@@ -28,6 +29,7 @@
 #define MK_SCAN_H
 #include <stdint.h>
 #include "real.h"
+#include "grad_write.h"
 
 struct mk_scan_in {
     const mk_real *u;          /* [B, L, E]   conv output */
@@ -58,6 +60,7 @@ struct mk_scan_grad {
     mk_real *dD;          /* [E] */
     mk_real *dz;          /* [B, L, E] row stride ld_z (needed when z is given) */
     mk_real *dstate0;     /* [B, E, N] or NULL */
+    enum mk_grad_write mode; /* of du, ddelta, dz (0: MK_GRAD_ADD) */
 };
 
 void MK_REF(scan_fwd)(mk_real *out, mk_real *state, const struct mk_scan_in *in);

@@ -8,6 +8,7 @@
 #define MK_SCAN_BF16_CUH
 #include <stdint.h>
 #include <cuda_runtime.h>
+#include "grad_write.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -21,8 +22,9 @@ struct mk_scan_in_bf16 {
 };
 
 struct mk_scan_grad_bf16 {
-    uint16_t *du, *ddelta, *dz;                           /* bf16, accumulate */
+    uint16_t *du, *ddelta, *dz;                           /* bf16, as `mode` says */
     float *ddelta_bias, *dA_log, *dB, *dC, *dD, *dstate0; /* fp32, accumulate */
+    enum mk_grad_write mode;                              /* of du, ddelta, dz */
 };
 
 void mk_cuda_scan_fwd_bf16(uint16_t *out, float *state, const struct mk_scan_in_bf16 *in);

@@ -103,6 +103,14 @@ __device__ __forceinline__ void stf(__nv_bfloat16 *p, size_t i, float v)
 {
     p[i] = __float2bfloat16(v);
 }
+/* an activation gradient: set (MK_GRAD_SET) or added */
+template <typename T> __device__ __forceinline__ void put_grad(T *p, size_t i, float v, bool set)
+{
+    if (set)
+        stf(p, i, v);
+    else
+        addf(p, i, v);
+}
 
 template <typename T> struct scan_args {
     const T *u, *delta, *z, *Bm, *Cm, *dout;
@@ -425,6 +433,7 @@ __device__ __forceinline__ void scan_steps(float *su, float *sx, float *sdy, flo
  * steps [Tc/SUB][NS][threads]; the dB/dC exchange [2][channels][SUB*npad + 1]. */
 template <typename T> struct scan_grads {
     T *du, *ddelta, *dz;
+    bool set;               /* MK_GRAD_SET: du, ddelta, dz written, never read */
     float *pdB, *pdC;       /* [nEblk, B*L, N] per-block partials */
     float *pdA, *pdD, *pdb; /* [B*nch, E*N], [B*nch, E], [B*nch, E] */
 };
@@ -531,10 +540,10 @@ __global__ void __launch_bounds__(SCAN_THREADS) scan_bwd_kernel(scan_args<T> a, 
                 if (s0 + s >= nt)
                     break;
                 size_t row = (size_t)p.b * a.L + p.t0 + s0 + s, o = row * a.E + p.e;
-                addf(gr.du, o, rdu[s]);
-                addf(gr.ddelta, o, rdd[s]);
+                put_grad(gr.du, o, rdu[s], gr.set);
+                put_grad(gr.ddelta, o, rdd[s], gr.set);
                 if (a.z && gr.dz)
-                    addf(gr.dz, row * a.ld_z + p.e, rdz[s]);
+                    put_grad(gr.dz, row * a.ld_z + p.e, rdz[s], gr.set);
             }
         }
         __syncthreads();
@@ -682,12 +691,13 @@ __global__ void __launch_bounds__(SCAN_THREADS, MINB) scan_bwd16_kernel(scan_arg
             sz[s] = a.z ? ldf(a.z, row * a.ld_z + p.e) : 0.0f;
         }
         /* the gradients this sub-block adds to, read now (each (t, e) belongs to this lane
-         * alone), so that no load waits behind a store in the reverse steps */
+         * alone), so that no load waits behind a store in the reverse steps; 0 when they are
+         * set (MK_GRAD_SET), not added to */
         float odu[SUB], odd[SUB], odz[SUB];
         const bool wz = a.z && gr.dz;
 #pragma unroll
         for (int s = 0; s < SUB; s++) {
-            bool ok = s0 + s < nt && p.act;
+            bool ok = s0 + s < nt && p.act && !gr.set;
             size_t row = (size_t)p.b * a.L + p.t0 + s0 + s;
             odu[s] = ok ? ldg(gr.du, row * a.E + p.e) : 0.0f;
             odd[s] = ok ? ldg(gr.ddelta, row * a.E + p.e) : 0.0f;
@@ -942,9 +952,10 @@ template <typename T> static void scan_fwd_launch(T *out, float *state, const sc
 
 /* Backward: N <= 16: one lane per channel, chunks of SCAN_B16_TC (scan_bwd16_kernel); larger N:
  * NS = 4 states per lane, chunks of SCAN_BWD_TC (scan_bwd_kernel). dB, dC, dA_log, dD, ddelta_bias,
- * dstate0 are fp32 (NULL: not wanted); du, ddelta, dz in T. All accumulate. */
+ * dstate0 are fp32 (NULL: not wanted); du, ddelta, dz in T. All accumulate, except du, ddelta
+ * and dz with `set` (MK_GRAD_SET). */
 template <typename T>
-static void scan_bwd_launch(T *du, T *ddelta, T *dz, float *dB, float *dC, float *dA_log,
+static void scan_bwd_launch(T *du, T *ddelta, T *dz, bool set, float *dB, float *dC, float *dA_log,
                             float *dD, float *ddelta_bias, float *dstate0, const T *dout,
                             const float *state0, scan_args<T> a)
 {
@@ -967,7 +978,7 @@ static void scan_bwd_launch(T *du, T *ddelta, T *dz, float *dB, float *dC, float
     a.S = scr;
     a.Sr = a.S + nsum * a.N;
     a.sdt = a.Sr + nsum * a.N;
-    scan_grads<T> gr = {du, ddelta, dz, NULL, NULL, a.sdt + nsum, NULL, NULL};
+    scan_grads<T> gr = {du, ddelta, dz, set, NULL, NULL, a.sdt + nsum, NULL, NULL};
     gr.pdD = gr.pdA + nsum * a.N;
     gr.pdb = gr.pdD + nsum;
     float *next = gr.pdb + nsum;

@@ -166,6 +166,12 @@ static inline void adj_state(const struct adj_step *s, int n, mk_real *sdhB, mk_
     s->dh[n] = dhn;
 }
 
+/* An activation gradient: *p = v (MK_GRAD_SET) or *p += v */
+static inline void put_grad(mk_real *p, mk_real v, enum mk_grad_write mode)
+{
+    *p = mode == MK_GRAD_SET ? v : *p + v;
+}
+
 /* The backward of sequence b, channels e0..e1-1 (one group). pB, pC: this group's [B, L, N]
  * partial dB, dC (NULL when not wanted), zeroed by the caller.
  * Recompute, t = 0..L-1 (h_prev = h_{t-1}, or 0 after a reset at t, or state0 at t = 0):
@@ -225,7 +231,8 @@ static MK_HOT void scan_bwd_group(const struct mk_scan_grad *g, const mk_real *d
                 mk_real zv = in->z[row * in->ld_z + e], s = mk_sigmoid(zv);
                 gv = dy * zv * s;
                 if (g->dz)
-                    g->dz[row * in->ld_z + e] += dy * ys[t] * s * (1 + zv * (1 - s));
+                    put_grad(&g->dz[row * in->ld_z + e], dy * ys[t] * s * (1 + zv * (1 - s)),
+                             g->mode);
             }
             sD += gv * u;
             struct adj_step st = {A, as + (size_t)t * N, rst ? zero : t > 0 ? h - N : h0,
@@ -258,10 +265,10 @@ static MK_HOT void scan_bwd_group(const struct mk_scan_grad *g, const mk_real *d
 #pragma omp simd
                 for (int k = 0; k < N; k++)
                     dh[k] *= st.a[k];
-            g->du[row * E + e] += gv * in->Dskip[e] + dt * sdhB;
+            put_grad(&g->du[row * E + e], gv * in->Dskip[e] + dt * sdhB, g->mode);
             mk_real x = in->delta[row * E + e] + in->delta_bias[e];
             mk_real dd = ddt * (x > 20 ? 1 : mk_sigmoid(x));
-            g->ddelta[row * E + e] += dd;
+            put_grad(&g->ddelta[row * E + e], dd, g->mode);
             sdb += dd;
         }
         if (g->dstate0) {

@@ -1,7 +1,9 @@
 /* backward.c — the backward pass: the forward's op list reversed, line by line.
  *
  * Gradients accumulate into the gradient block (so micro-batches add up); activation
- * gradients live in scratch buffers zeroed before each use. With r_{l+1} = r_l + Mixer_l(N_l(r_l)):
+ * gradients live in scratch buffers that their first writer sets (MK_GRAD_SET, grad_write.h)
+ * and later writers add to, so none is zeroed but dxdbl (whose columns have two writers that
+ * add: dt_proj's din and the scan's dB, dC). With r_{l+1} = r_l + Mixer_l(N_l(r_l)):
  *   dr_n  = RMSNorm_f'(d normed_f),  d normed_f = dlogits · W_head
  *   dr_l  = dr_{l+1} + N_l'( Mixer_l'(dr_{l+1}) )
  *   dW_embed += scatter(dr_0)   (plus the head's gradient when tied)
@@ -25,30 +27,26 @@ static void mixer_backward(struct mk_model *m, int l)
     /* u and delta are shared by the layers (see model.c): recompute this layer's */
     ops->conv1d_fwd(s->u, NULL, s->xz, 2 * E, lp->conv_w, lp->conv_b, reset, B, L, E, K);
     ops->linear_fwd(s->delta, s->xdbl, X, lp->dt_proj_w, NULL, T, R, E);
-    ops->zero(a->dy, T * E * sizeof(float));
-    ops->zero(a->du, T * E * sizeof(float));
-    ops->zero(a->ddelta, T * E * sizeof(float));
     ops->zero(a->dxdbl, T * X * sizeof(float));
-    ops->zero(a->dxz, T * 2 * E * sizeof(float));
-    ops->zero(a->dnormed, T * D * sizeof(float));
 
     /* the mixer's output gradient is the residual gradient dr_{l+1} */
     ops->linear_bwd(a->dy, E, lg->out_proj_w, lg->out_proj_b, a->dresid, s->y, E,
-                    lp->out_proj_w, T, E, D);
+                    lp->out_proj_w, T, E, D, MK_GRAD_SET);
     struct mk_scan_in in = mk_scan_inputs(c, lp, s, reset, B, L);
     struct mk_scan_grad g = {
         .du = a->du, .ddelta = a->ddelta, .ddelta_bias = lg->dt_proj_b, .dA_log = lg->A_log,
         .dB = a->dxdbl + R, .dC = a->dxdbl + R + N, .dD = lg->Dskip, .dz = a->dxz + E,
-        .dstate0 = NULL,
+        .dstate0 = NULL, .mode = MK_GRAD_SET, /* du, ddelta, dz (dxz's second half) */
     };
     ops->scan_bwd(&g, a->dy, NULL, &in);
     ops->linear_bwd(a->dxdbl, X, lg->dt_proj_w, NULL, a->ddelta, s->xdbl, X, lp->dt_proj_w,
-                    T, R, E);
-    ops->linear_bwd(a->du, E, lg->x_proj_w, NULL, a->dxdbl, s->u, E, lp->x_proj_w, T, E, X);
+                    T, R, E, MK_GRAD_ADD);
+    ops->linear_bwd(a->du, E, lg->x_proj_w, NULL, a->dxdbl, s->u, E, lp->x_proj_w, T, E, X,
+                    MK_GRAD_ADD);
     ops->conv1d_bwd(a->dxz, 2 * E, lg->conv_w, lg->conv_b, a->du, NULL, s->xz, 2 * E,
-                    lp->conv_w, lp->conv_b, reset, B, L, E, K);
+                    lp->conv_w, lp->conv_b, reset, B, L, E, K, MK_GRAD_SET); /* first half */
     ops->linear_bwd(a->dnormed, D, lg->in_proj_w, lg->in_proj_b, a->dxz, s->normed, D,
-                    lp->in_proj_w, T, D, 2 * E);
+                    lp->in_proj_w, T, D, 2 * E, MK_GRAD_SET);
 }
 
 /* From d(loss)/d(normed_f) in a->dnormed down to the embedding. */
@@ -87,15 +85,11 @@ mk_status mk_model_backward(struct mk_model *m)
     mk_status st = need_forward(m, MK_FWD_LM, "backward");
     if (st != MK_OK)
         return st;
-    const struct mk_config *c = &m->cfg;
-    struct mk_acts *a = &m->acts;
     const size_t T = (size_t)m->fwd_B * m->fwd_L;
     /* head: logits = normed_f · W^T, recomputed chunk by chunk with the loss's gradient
      * (unless mk_model_forward_backward took it in the forward) */
-    if (!m->fwd_head_grad) {
-        m->ops->zero(a->dnormed, T * c->d_model * sizeof(float));
+    if (!m->fwd_head_grad)
         mk_head_chunks(m, T, 1, 0);
-    }
     m->fwd_head_grad = 0;
     return backbone_backward(m);
 }

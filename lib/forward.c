@@ -141,10 +141,8 @@ static mk_status forward(struct mk_model *m, const int32_t *ids, const uint8_t *
                         c->vocab_size);
         st = ops->download(logits, a->logits, T * (size_t)c->vocab_size * sizeof(float));
     }
-    if (st == MK_OK && targets && head_grad) {
+    if (st == MK_OK && targets && head_grad)
         st = m->grads ? MK_OK : mk_model_zero_grads(m);
-        ops->zero(a->dnormed, T * c->d_model * sizeof(float));
-    }
     if (st == MK_OK && targets) {
         mk_head_chunks(m, T, head_grad, logits != NULL);
         st = mk_head_loss(m, T, loss);

@@ -44,7 +44,8 @@ void mk_head_chunks(struct mk_model *m, size_t T, int grad, int logits_ready)
                            m->fwd_weight_sum > 0 ? (float)(1.0 / m->fwd_weight_sum) : 0.0f);
         if (grad)
             ops->linear_bwd(a->dnormed + r0 * D, (int)D, m->g.head, NULL, a->logits,
-                            a->normed_f + r0 * D, (int)D, m->p.head, n, (int)D, c->vocab_size);
+                            a->normed_f + r0 * D, (int)D, m->p.head, n, (int)D, c->vocab_size,
+                            MK_GRAD_SET); /* the chunks' rows cover dnormed once */
     }
 }
 

@@ -129,6 +129,14 @@ static void test_rmsnorm(size_t T, int D, int with_x)
     gpu->free(d_rstd), gpu->free(d_dn), gpu->free(d_dres), gpu->free(d_dw);
 }
 
+/* How the backward ops below write din / dx / du, ddelta, dz (grad_write.h). The buffers start
+ * with the same random values on both sides, so a SET that read them would be off by O(1). */
+static enum mk_grad_write grad_mode = MK_GRAD_ADD;
+static const char *mode_name(void)
+{
+    return grad_mode == MK_GRAD_SET ? "set" : "add";
+}
+
 /* bf16: in the backend's bf16 GEMM mode (set_gemm_precision), still against the fp32 CPU */
 static void test_linear(size_t M, int K, int N, int ld_in, int ld_din, int with_bias, int bf16)
 {
@@ -149,13 +157,13 @@ static void test_linear(size_t M, int K, int N, int ld_in, int ld_din, int with_
     float *d_db = dev(db, N * 4);
     cpu->linear_fwd(out, in, ld_in, W, bias, M, K, N);
     gpu->linear_fwd(d_out, d_in, ld_in, d_W, d_bias, M, K, N);
-    cpu->linear_bwd(din, ld_din, dW, db, dout, in, ld_in, W, M, K, N);
-    gpu->linear_bwd(d_din, ld_din, d_dW, d_db, d_dout, d_in, ld_in, d_W, M, K, N);
+    cpu->linear_bwd(din, ld_din, dW, db, dout, in, ld_in, W, M, K, N, grad_mode);
+    gpu->linear_bwd(d_din, ld_din, d_dW, d_db, d_dout, d_in, ld_in, d_W, M, K, N, grad_mode);
     synced("linear");
     if (bf16 && gpu->set_gemm_precision(0))
         bail_out("set_gemm_precision: %s", mk_last_error());
-    diag("linear M=%zu K=%d N=%d ld_in=%d ld_din=%d bias=%d gemm=%s", M, K, N, ld_in, ld_din,
-         with_bias, bf16 ? "bf16" : "fp32");
+    diag("linear M=%zu K=%d N=%d ld_in=%d ld_din=%d bias=%d gemm=%s din %s", M, K, N, ld_in,
+         ld_din, with_bias, bf16 ? "bf16" : "fp32", mode_name());
     check("  out", cmp(d_out, out, M * N), tol);
     check("  din", cmp(d_din, din, M * ld_din), tol);
     check("  dW", cmp(d_dW, dW, (size_t)N * K), tol);
@@ -190,11 +198,12 @@ static void test_conv1d(int B, int L, int E, int K, int with_state, int rst)
     uint8_t *d_reset = dev(reset, (size_t)B * L);
     cpu->conv1d_fwd(out, st, x, ld, w, bias, reset, B, L, E, K);
     gpu->conv1d_fwd(d_out, d_st, d_x, ld, d_w, d_bias, d_reset, B, L, E, K);
-    cpu->conv1d_bwd(dx, ld, dw, db, dout, st0, x, ld, w, bias, reset, B, L, E, K);
+    cpu->conv1d_bwd(dx, ld, dw, db, dout, st0, x, ld, w, bias, reset, B, L, E, K, grad_mode);
     gpu->conv1d_bwd(d_dx, ld, d_dw, d_db, d_dout, d_st0, d_x, ld, d_w, d_bias, d_reset, B, L, E,
-                    K);
+                    K, grad_mode);
     synced("conv1d");
-    diag("conv1d B=%d L=%d E=%d K=%d state=%d reset=%d", B, L, E, K, with_state, rst);
+    diag("conv1d B=%d L=%d E=%d K=%d state=%d reset=%d dx %s", B, L, E, K, with_state, rst,
+         mode_name());
     check("  out", cmp(d_out, out, n), 1e-5); /* K-term sums, fp32 */
     if (with_state)
         check("  state", cmp(d_st, st, ns), 0);
@@ -243,15 +252,16 @@ static void test_scan(int B, int L, int E, int N, int with_z, int with_state, in
                             B, L, E, N, ldbc, ldz, NULL, NULL, 0};
     struct mk_scan_in din = {d_u, d_delta, d_db, d_Alog, d_xbc + R, d_xbc + R + N, d_Dsk, d_z,
                              d_reset, B, L, E, N, ldbc, ldz, NULL, NULL, 0};
-    struct mk_scan_grad g = {du, ddl, ddb, dAl, dBC + R, dBC + R + N, dD, dz, ds0};
+    struct mk_scan_grad g = {du, ddl, ddb, dAl, dBC + R, dBC + R + N, dD, dz, ds0, grad_mode};
     struct mk_scan_grad dg = {d_du, d_ddl, d_ddb, d_dAl, d_dBC + R, d_dBC + R + N, d_dD, d_dz,
-                              d_ds0};
+                              d_ds0, grad_mode};
     cpu->scan_fwd(out, st, &in);
     gpu->scan_fwd(d_out, d_st, &din);
     cpu->scan_bwd(&g, dout, st0, &in);
     gpu->scan_bwd(&dg, d_dout, d_st0, &din);
     synced("scan");
-    diag("scan B=%d L=%d E=%d N=%d z=%d state=%d reset=%d", B, L, E, N, with_z, with_state, rst);
+    diag("scan B=%d L=%d E=%d N=%d z=%d state=%d reset=%d du/ddelta/dz %s", B, L, E, N, with_z,
+         with_state, rst, mode_name());
     /* fp32 recurrences over L steps in a different association (chunked): relative 1e-4 */
     check("  out", cmp(d_out, out, n), 1e-4);
     if (with_state)
@@ -446,6 +456,19 @@ int main(void)
     test_scan_step_dt(64, 96, 16, 48); /* a decoding batch */
     test_scan_step_dt(3, 70, 5, 7);    /* G = 8 > R: idle lanes in the dot */
     test_scan_step_dt(2, 33, 64, 50);  /* G = 32 */
+    /* activation gradients set, not added (the model's backward): every kernel variant */
+    grad_mode = MK_GRAD_SET;
+    test_linear(77, 96, 80, 130, 150, 1, 0);
+    test_linear(1000, 64, 200, 64, 70, 1, 1);
+    test_linear(3000, 64, 50280, 80, 96, 1, 1);
+    test_conv1d(2, 37, 96, 4, 1, 5);
+    test_conv1d(2, 300, 70, 4, 1, 13);
+    test_conv1d(1, 129, 16, 2, 1, 7);
+    test_scan(2, 37, 96, 16, 1, 1, 7);
+    test_scan(3, 70, 130, 5, 0, 0, 0);
+    test_scan(2, 100, 48, 64, 1, 1, 0);
+    test_scan(4, 1000, 200, 16, 1, 1, 300);
+    grad_mode = MK_GRAD_ADD;
     test_cross_entropy(9, 50280, 0);
     test_cross_entropy(5, 1000, 1);
     test_cross_entropy(7, 1001, 1); /* rows not a multiple of 4: scalar loads */

@@ -91,6 +91,33 @@ static double *rand_new(size_t n, double lo, double hi)
     return x;
 }
 
+/* MK_GRAD_SET (grad_write.h) over a buffer of random values `set` (a copy of them in `old`):
+ * columns [c0, c1) of each of the `rows` rows (stride ld) must hold the added gradient `added`
+ * (checked against finite differences) to 1e-12, and every other column its old value. */
+static int set_matches(const double *set, const double *old, const double *added, size_t rows,
+                       int ld, int c0, int c1)
+{
+    double md = 0, mr = 0;
+    int others = 1;
+    for (size_t i = 0; i < rows * (size_t)ld; i++) {
+        int c = (int)(i % (size_t)ld);
+        if (c < c0 || c >= c1) {
+            others &= set[i] == old[i];
+            continue;
+        }
+        md = fmax(md, fabs(set[i] - added[i]));
+        mr = fmax(mr, fabs(added[i]));
+    }
+    return others && md <= 1e-12 * (mr > 0 ? mr : 1);
+}
+
+static double *copy_new(const double *x, size_t n)
+{
+    double *y = xcalloc(n, sizeof *y);
+    memcpy(y, x, n * sizeof *y);
+    return y;
+}
+
 /* ---- embedding ---------------------------------------------------------------------------- */
 
 struct emb_ctx {
@@ -189,7 +216,7 @@ static void test_linear(size_t M, int K, int N, int ld_in, int ld_din, int with_
                         rand_new(M * N, -1, 1), M, K, N, ld_in};
     double *din = grad_new(M * ld_din), *dW = grad_new((size_t)N * K), *db = grad_new(N);
     mk_refd_linear_bwd(with_din ? din : NULL, ld_din, dW, with_bias ? db : NULL, c.wout, c.in,
-                       ld_in, c.W, M, K, N);
+                       ld_in, c.W, M, K, N, MK_GRAD_ADD);
     grad_take(din, M * ld_din);
     grad_take(dW, (size_t)N * K);
     grad_take(db, N);
@@ -213,6 +240,14 @@ static void test_linear(size_t M, int K, int N, int ld_in, int ld_din, int with_
              ld_din, with_bias ? " bias" : "", with_din ? "" : " din=NULL");
     fd_check(what, lin_f, &c, v, nv, SIZE_MAX);
     ok(pad_clean, "%s: din padding columns untouched", what);
+    if (with_din) {
+        double *set = rand_new(M * ld_din, -1, 1), *old = copy_new(set, M * ld_din);
+        double *dW2 = grad_new((size_t)N * K);
+        mk_refd_linear_bwd(set, ld_din, dW2, NULL, c.wout, c.in, ld_in, c.W, M, K, N,
+                           MK_GRAD_SET);
+        ok(set_matches(set, old, din, M, ld_din, 0, K), "%s: din set == din added", what);
+        free(set), free(old), free(dW2);
+    }
     free(c.in), free(c.W), free(c.bias), free(c.out), free(c.wout);
     free(din), free(dW), free(db), free(gin);
 }
@@ -256,7 +291,7 @@ static void test_conv1d(int B, int L, int E, int K, int with_bias, int with_stat
     }
     double *dx = grad_new(nx), *dw = grad_new((size_t)E * K), *db = grad_new(E);
     mk_refd_conv1d_bwd(dx, ld, dw, with_bias ? db : NULL, c.wout, c.state0, c.x, ld, c.w,
-                       c.bias, c.reset, B, L, E, K);
+                       c.bias, c.reset, B, L, E, K, MK_GRAD_ADD);
     grad_take(dx, nx);
     grad_take(dw, (size_t)E * K);
     grad_take(db, E);
@@ -268,6 +303,11 @@ static void test_conv1d(int B, int L, int E, int K, int with_bias, int with_stat
     snprintf(what, sizeof what, "conv1d B=%d L=%d E=%d K=%d%s%s%s", B, L, E, K,
              with_bias ? " bias" : "", with_state ? " state" : "", with_reset ? " reset" : "");
     fd_check(what, conv_f, &c, v, nv, samples);
+    double *set = rand_new(nx, -1, 1), *old = copy_new(set, nx), *dw2 = grad_new((size_t)E * K);
+    mk_refd_conv1d_bwd(set, ld, dw2, NULL, c.wout, c.state0, c.x, ld, c.w, c.bias, c.reset, B,
+                       L, E, K, MK_GRAD_SET);
+    ok(set_matches(set, old, dx, (size_t)B * L, ld, 0, E), "%s: dx set == dx added", what);
+    free(set), free(old), free(dw2);
     free(c.x), free(c.w), free(c.bias), free(c.state0), free(c.state), free(c.out);
     free(c.wout), free(c.reset), free(dx), free(dw), free(db);
 }
@@ -338,7 +378,8 @@ static void test_scan(const struct scan_case *sc)
     double *dA = grad_new((size_t)E * N), *dxdbl = grad_new(nxd), *dD = grad_new(E);
     double *dxz = grad_new(nxz), *dst = grad_new(nst);
     struct mk_scan_grad g = {du, ddelta, ddb, dA, dxdbl + R, dxdbl + R + N, dD,
-                             sc->with_z ? dxz + E : NULL, sc->with_state ? dst : NULL};
+                             sc->with_z ? dxz + E : NULL, sc->with_state ? dst : NULL,
+                             MK_GRAD_ADD};
     mk_refd_scan_bwd(&g, c.wout, c.state0, &c.in);
     grad_take(du, nbe), grad_take(ddelta, nbe), grad_take(ddb, E);
     grad_take(dA, (size_t)E * N), grad_take(dxdbl, nxd), grad_take(dD, E);
@@ -361,10 +402,21 @@ static void test_scan(const struct scan_case *sc)
              sc->with_reset ? " reset" : "");
     fd_check(what, scan_f, &c, v, nv, sc->samples);
 
+    /* du, ddelta, dz set over random values */
+    double *su = rand_new(nbe, -1, 1), *sd = rand_new(nbe, -1, 1), *sz = rand_new(nxz, -1, 1);
+    double *ou = copy_new(su, nbe), *od = copy_new(sd, nbe), *oz = copy_new(sz, nxz);
+    struct mk_scan_grad g3 = {su, sd, NULL, NULL, NULL, NULL, NULL, sc->with_z ? sz + E : NULL,
+                              NULL, MK_GRAD_SET};
+    mk_refd_scan_bwd(&g3, c.wout, c.state0, &c.in);
+    ok(set_matches(su, ou, du, T, E, 0, E) && set_matches(sd, od, ddelta, T, E, 0, E) &&
+           (sc->with_z ? set_matches(sz, oz, dxz, T, 2 * E, E, 2 * E) : 1),
+       "%s: du, ddelta, dz set == added", what);
+    free(su), free(sd), free(sz), free(ou), free(od), free(oz);
+
     /* Optional gradients may be NULL: du and ddelta must not change. */
     double *du2 = grad_new(nbe), *ddelta2 = grad_new(nbe);
     struct mk_scan_grad g2 = {du2, ddelta2, NULL, NULL, NULL, NULL, NULL,
-                              sc->with_z ? dxz + E : NULL, NULL};
+                              sc->with_z ? dxz + E : NULL, NULL, MK_GRAD_ADD};
     mk_refd_scan_bwd(&g2, c.wout, c.state0, &c.in);
     grad_take(du2, nbe), grad_take(ddelta2, nbe);
     ok(rel_err(du2, du, nbe) < 1e-12 && rel_err(ddelta2, ddelta, nbe) < 1e-12,
