@@ -224,9 +224,10 @@ extern "C" void mk_cuda_conv1d_fwd(float *out, float *state, const float *x, int
 
 /* The backward walk of one chunk (header): dact into shared memory (one column per thread),
  * dw/dbias partials part[(b * nch + chunk), e, 0..K], then dx of the chunk's steps (added, or
- * set without reading the old value: MK_GRAD_SET). */
+ * set without reading the old value: MK_GRAD_SET; or set in bf16 into dx16). */
 __global__ void __launch_bounds__(CONV_BWD_THREADS)
-conv1d_bwd_kernel(float *dx, int ld_dx, bool set, float *part, conv_args c, int nch)
+conv1d_bwd_kernel(float *dx, __nv_bfloat16 *dx16, int ld_dx, bool set, float *part, conv_args c,
+                  int nch)
 {
     __shared__ float dact[CONV_T + CONV_KMAX - 1][CONV_BWD_THREADS];
     int e = blockIdx.x * blockDim.x + threadIdx.x;
@@ -272,8 +273,11 @@ conv1d_bwd_kernel(float *dx, int ld_dx, bool set, float *part, conv_args c, int 
 #pragma unroll
             for (int q = 0; q < CONV_KMAX; q++)
                 g += D[q] * w.wpos[CONV_KMAX - 1 - q];
-            float *d = dx + ((size_t)b * c.L + tau) * ld_dx + e; /* this thread's alone */
-            *d = set ? g : *d + g;
+            const size_t o = ((size_t)b * c.L + tau) * ld_dx + e; /* this thread's alone */
+            if (dx16)
+                dx16[o] = __float2bfloat16(g);
+            else
+                dx[o] = set ? g : dx[o] + g;
         }
     }
 }
@@ -301,7 +305,7 @@ extern "C" void mk_cuda_conv1d_bwd(float *dx, int ld_dx, float *dw, float *dbias
                                    const float *dout, const float *state, const float *x,
                                    int ld_x, const float *w, const float *bias,
                                    const uint8_t *reset, int B, int L, int E, int K,
-                                   enum mk_grad_write dx_mode)
+                                   enum mk_grad_write dx_mode, uint16_t *dx16)
 {
     if (!conv_k_ok(K) || (size_t)B * L * E == 0)
         return;
@@ -313,7 +317,8 @@ extern "C" void mk_cuda_conv1d_bwd(float *dx, int ld_dx, float *dw, float *dbias
     if (!part)
         return;
     conv1d_bwd_kernel<<<dim3((E + CONV_BWD_THREADS - 1) / CONV_BWD_THREADS, nch, B),
-                        CONV_BWD_THREADS, 0, s>>>(dx, ld_dx, set, part, c, nch);
+                        CONV_BWD_THREADS, 0, s>>>(dx, (__nv_bfloat16 *)dx16, ld_dx, set, part, c,
+                                                  nch);
     MK_LAUNCH_CHECK();
     conv1d_dw_final_kernel<<<mk_cuda_blocks((size_t)E * (K + 1), 256), 256, 0, s>>>(
         dw, dbias, part, rows, E, K);

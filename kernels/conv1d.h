@@ -14,6 +14,7 @@
  *             dx[b, t-(K-1)+k, e] += dact[b,t,e] * w[e,k]    (within the sequence only)
  *             dw[e,k] += sum_{b,t} dact * x[b, t-(K-1)+k, e]; dbias[e] += sum dact
  *   `state` here is the initial state the forward used (read only, or NULL); a is recomputed.
+ *   dx16 (or NULL): dx written in bf16 there instead (row stride ld_dx, set; dx may be NULL).
  */
 #ifndef MK_CONV1D_H
 #define MK_CONV1D_H
@@ -27,6 +28,7 @@ void MK_REF(conv1d_fwd)(mk_real *out, mk_real *state, const mk_real *x, int ld_x
 void MK_REF(conv1d_bwd)(mk_real *dx, int ld_dx, mk_real *dw, mk_real *dbias,
                         const mk_real *dout, const mk_real *state, const mk_real *x, int ld_x,
                         const mk_real *w, const mk_real *bias, const uint8_t *reset,
-                        int B, int L, int E, int K, enum mk_grad_write dx_mode);
+                        int B, int L, int E, int K, enum mk_grad_write dx_mode,
+                        uint16_t *dx16);
 
 #endif

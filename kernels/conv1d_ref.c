@@ -199,15 +199,25 @@ static MK_HOT void conv_bwd_task(mk_real *dx, int ld_dx, mk_real *dw, mk_real *d
 void MK_REF(conv1d_bwd)(mk_real *dx, int ld_dx, mk_real *dw, mk_real *dbias,
                         const mk_real *dout, const mk_real *state, const mk_real *x, int ld_x,
                         const mk_real *w, const mk_real *bias, const uint8_t *reset,
-                        int B, int L, int E, int K, enum mk_grad_write dx_mode)
+                        int B, int L, int E, int K, enum mk_grad_write dx_mode,
+                        uint16_t *dx16)
 {
     const struct conv_args c = {x, state, w, bias, ld_x, L, E, K};
     int eb = conv_eb(K), nblk = (E + eb - 1) / eb;
-    mk_real *heap = NULL;
+    mk_real *heap = NULL, *dx32 = NULL;
+    const size_t rows = (size_t)B * L;
+    const int ld_dx16 = ld_dx;
+    if (dx16) { /* dx set in fp32 scratch [B*L, E], then rounded into dx16 */
+        if (!(dx32 = MK_REF(scratch_alloc)(rows * E * sizeof *dx32, "conv1d_bwd")))
+            return;
+        dx = dx32, ld_dx = E, dx_mode = MK_GRAD_SET;
+    }
     if (K > CONV_TILE) {
         heap = MK_REF(scratch_alloc)((size_t)nblk * 2 * K * sizeof *heap, "conv1d_bwd");
-        if (!heap)
+        if (!heap) {
+            free(dx32);
             return;
+        }
     }
 #pragma omp parallel for if ((size_t)B * L * E * K >= MK_PAR_MIN) schedule(static)
     for (int j = 0; j < nblk; j++) {
@@ -217,4 +227,8 @@ void MK_REF(conv1d_bwd)(mk_real *dx, int ld_dx, mk_real *dw, mk_real *dbias,
                       conv_tiles(stack, heap, j, K), dx_mode);
     }
     free(heap);
+    for (size_t r = 0; dx32 && r < rows; r++)
+        for (int e = 0; e < E; e++)
+            dx16[r * ld_dx16 + e] = mk_bf16_of((float)dx32[r * E + e]);
+    free(dx32);
 }

@@ -5,7 +5,8 @@
  * outputs (relative error ~1e-2 of the output's scale). (cuBLAS's COMPUTE_32F_FAST_16BF on
  * fp32 operands picks TF32 kernels on sm_90, at half the bf16 rate.) A model's weight
  * matrices have bf16 copies kept between products (bf16.cu: weights_bf16_set); any other W
- * is rounded once per call. The rows (tokens) go through in chunks whose bf16 copies fit
+ * is rounded once per call; a gradient given as dout16 (linear.h) is multiplied as it is,
+ * in the fp32 mode too when there is no fp32 dout. The rows (tokens) go through in chunks whose bf16 copies fit
  * LIN_BF16_BYTES, so the LM head's 16384 x 50280 gradient is never copied whole. Rounding a W
  * without a kept copy costs ~6 bytes of traffic per weight, which the faster product repays
  * only from ~500 rows (the TF32 product saves M x 2.5 fs per weight at ~400 vs ~800 TFLOP/s;
@@ -80,10 +81,12 @@ static void linear_fwd_bf16(float *out, const float *in, int ld_in, const float 
     mk_cuda_scratch_free(made);
 }
 
-/* bf16 mode backward: din (+)= dout W, dW += in^T dout, over chunks of rows */
+/* bf16 mode backward: din (+)= dout W, dW += in^T dout, over chunks of rows; dout's rows
+ * from dout16 as they are when it is given (linear.h), else rounded */
 static void linear_bwd_bf16(float *din, int ld_din, float din_beta, float *dW,
-                            const float *dout, const float *in, int ld_in, const float *W,
-                            const __nv_bfloat16 *kept, size_t M, int K, int N)
+                            const float *dout, const __nv_bfloat16 *dout16, const float *in,
+                            int ld_in, const float *W, const __nv_bfloat16 *kept, size_t M, int K,
+                            int N)
 {
     __nv_bfloat16 *made = din && !kept ? mk_cuda_bf16_copy(W, N, K, K) : NULL;
     const __nv_bfloat16 *w16 = kept ? kept : made;
@@ -92,7 +95,8 @@ static void linear_bwd_bf16(float *din, int ld_din, float din_beta, float *dW,
     const int mc = bf16_chunk_rows(K, N);
     for (size_t m0 = 0; m0 < M; m0 += mc) {
         const int rows = M - m0 < (size_t)mc ? (int)(M - m0) : mc;
-        __nv_bfloat16 *g16 = mk_cuda_bf16_copy(dout + m0 * N, rows, N, N);
+        __nv_bfloat16 *g_made = dout16 ? NULL : mk_cuda_bf16_copy(dout + m0 * N, rows, N, N);
+        const __nv_bfloat16 *g16 = dout16 ? dout16 + m0 * N : g_made;
         __nv_bfloat16 *x16 = g16 ? mk_cuda_bf16_copy(in + m0 * ld_in, rows, K, ld_in) : NULL;
         if (x16 && din)
             gemm_typed(CUBLAS_OP_N, CUBLAS_OP_N, K, rows, N, w16, K, g16, N, CUDA_R_16BF,
@@ -101,7 +105,7 @@ static void linear_bwd_bf16(float *din, int ld_din, float din_beta, float *dW,
             gemm_typed(CUBLAS_OP_N, CUBLAS_OP_T, K, N, rows, x16, K, g16, N, CUDA_R_16BF, 1.0f,
                        dW, K);
         mk_cuda_scratch_free(x16);
-        mk_cuda_scratch_free(g16);
+        mk_cuda_scratch_free(g_made);
         if (!x16)
             break;
     }
@@ -158,8 +162,16 @@ extern "C" void mk_cuda_linear_fwd(float *out, const float *in, int ld_in, const
         gemm(CUBLAS_OP_T, CUBLAS_OP_N, N, (int)M, K, W, K, in, ld_in, bias ? 1.0f : 0.0f, out, N);
 }
 
-/* part[j, n] = sum over rows j*LIN_ROWS.. of src[m, n] */
-__global__ void colpart_kernel(float *part, const float *src, size_t M, int N)
+/* part[j, n] = sum over rows j*LIN_ROWS.. of src[m, n] (fp32 or bf16) */
+__device__ __forceinline__ float as_float(float v)
+{
+    return v;
+}
+__device__ __forceinline__ float as_float(__nv_bfloat16 v)
+{
+    return __bfloat162float(v);
+}
+template <typename T> __global__ void colpart_kernel(float *part, const T *src, size_t M, int N)
 {
     int c = blockIdx.x * blockDim.x + threadIdx.x;
     if (c >= N)
@@ -167,21 +179,23 @@ __global__ void colpart_kernel(float *part, const float *src, size_t M, int N)
     size_t m0 = (size_t)blockIdx.y * LIN_ROWS, m1 = m0 + LIN_ROWS < M ? m0 + LIN_ROWS : M;
     float s = 0.0f;
     for (size_t m = m0; m < m1; m++)
-        s += src[m * N + c];
+        s += as_float(src[m * N + c]);
     part[(size_t)blockIdx.y * N + c] = s;
 }
 
 extern "C" void mk_cuda_linear_bwd(float *din, int ld_din, float *dW, float *dbias,
                                    const float *dout, const float *in, int ld_in, const float *W,
-                                   size_t M, int K, int N, enum mk_grad_write din_mode)
+                                   size_t M, int K, int N, enum mk_grad_write din_mode,
+                                   const uint16_t *dout16)
 {
     if (M == 0 || !rows_fit(M))
         return;
     const float din_beta = din_mode == MK_GRAD_SET ? 0.0f : 1.0f; /* beta 0: din not read */
-    const __nv_bfloat16 *kept = kept_copy(W);
-    if (bf16_products(kept, M)) {
-        linear_bwd_bf16(din, ld_din, din_beta, dW, dout, in, ld_in, W, din ? kept : NULL, M, K,
-                        N);
+    const __nv_bfloat16 *kept = kept_copy(W), *g16 = (const __nv_bfloat16 *)dout16;
+    /* bf16 products also when dout16 is all there is (fp32 mode too: nothing else to multiply) */
+    if (bf16_products(kept, M) || !dout) {
+        linear_bwd_bf16(din, ld_din, din_beta, dW, dout, g16, in, ld_in, W, din ? kept : NULL, M,
+                        K, N);
     } else {
         if (din)
             gemm(CUBLAS_OP_N, CUBLAS_OP_N, K, (int)M, N, W, K, dout, N, din_beta, din, ld_din);
@@ -193,7 +207,11 @@ extern "C" void mk_cuda_linear_bwd(float *din, int ld_din, float *dW, float *dbi
     float *part = (float *)mk_cuda_scratch((size_t)rows * N * sizeof(float));
     if (!part)
         return;
-    colpart_kernel<<<dim3((N + 127) / 128, rows), 128, 0, mk_cuda_stream()>>>(part, dout, M, N);
+    const dim3 grid((N + 127) / 128, rows);
+    if (dout)
+        colpart_kernel<<<grid, 128, 0, mk_cuda_stream()>>>(part, dout, M, N);
+    else
+        colpart_kernel<<<grid, 128, 0, mk_cuda_stream()>>>(part, g16, M, N);
     MK_LAUNCH_CHECK();
     mk_cuda_colsum(dbias, part, rows, N);
     mk_cuda_scratch_free(part);

@@ -6,11 +6,15 @@
  *             din[m, k] += sum_n dout[m, n] W[n, k]     (din row stride ld_din; NULL: skipped)
  *             dW[n, k]  += sum_m dout[m, n] in[m, k]
  *             dbias[n]  += sum_m dout[m, n]             (NULL: skipped)
+ *   dout16 (or NULL): dout in bf16 ([M, N] contiguous, grad_write.h); dout may then be NULL
+ *             (dbias then sums dout16's values). A backend in its bf16 GEMM mode multiplies dout16 as it
+ *             is; the CPU reference multiplies its values (exactly representable) in fp32.
  * The strides let x_proj's output be split into dt, B and C without copies.
  */
 #ifndef MK_LINEAR_H
 #define MK_LINEAR_H
 #include <stddef.h>
+#include <stdint.h>
 #include "real.h"
 #include "grad_write.h"
 
@@ -18,6 +22,7 @@ void MK_REF(linear_fwd)(mk_real *out, const mk_real *in, int ld_in, const mk_rea
                         const mk_real *bias, size_t M, int K, int N);
 void MK_REF(linear_bwd)(mk_real *din, int ld_din, mk_real *dW, mk_real *dbias,
                         const mk_real *dout, const mk_real *in, int ld_in, const mk_real *W,
-                        size_t M, int K, int N, enum mk_grad_write din_mode);
+                        size_t M, int K, int N, enum mk_grad_write din_mode,
+                        const uint16_t *dout16);
 
 #endif

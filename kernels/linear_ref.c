@@ -11,6 +11,7 @@
  * One token (M = 1, decode) is a matrix-vector product bound by reading W: its rows are split
  * across the threads, each block one single-threaded BLAS gemv.
  */
+#include <stdlib.h>
 #include <string.h>
 #include <cblas.h>
 #ifdef _OPENMP
@@ -100,10 +101,19 @@ void MK_REF(linear_fwd)(mk_real *out, const mk_real *in, int ld_in, const mk_rea
  * dbias[n] += sum_m dout[m, n]                                                               */
 void MK_REF(linear_bwd)(mk_real *din, int ld_din, mk_real *dW, mk_real *dbias,
                         const mk_real *dout, const mk_real *in, int ld_in, const mk_real *W,
-                        size_t M, int K, int N, enum mk_grad_write din_mode)
+                        size_t M, int K, int N, enum mk_grad_write din_mode,
+                        const uint16_t *dout16)
 {
     if (M == 0)
         return;
+    mk_real *from16 = NULL;
+    if (!dout) { /* the bf16 gradient's values */
+        if (!dout16 || !(from16 = MK_REF(scratch_alloc)(M * N * sizeof *from16, "linear_bwd")))
+            return;
+        for (size_t i = 0; i < M * (size_t)N; i++)
+            from16[i] = mk_float_of_bf16(dout16[i]);
+        dout = from16;
+    }
     if (din)
         par_gemm(CblasNoTrans, CblasNoTrans, M, K, N, dout, N, W, K,
                  din_mode == MK_GRAD_SET ? 0 : 1, din, ld_din);
@@ -121,4 +131,5 @@ void MK_REF(linear_bwd)(mk_real *din, int ld_din, mk_real *dW, mk_real *dbias,
             }
         }
     }
+    free(from16);
 }

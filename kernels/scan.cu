@@ -20,6 +20,7 @@ extern "C" void mk_cuda_scan_fwd(float *out, float *state, const struct mk_scan_
 extern "C" void mk_cuda_scan_bwd(const struct mk_scan_grad *g, const float *dout,
                                  const float *state0, const struct mk_scan_in *in)
 {
-    scan_bwd_launch<float>(g->du, g->ddelta, g->dz, g->mode == MK_GRAD_SET, g->dB, g->dC, g->dA_log, g->dD,
+    scan_bwd_launch<float>(g->du, g->ddelta, g->dz, g->mode == MK_GRAD_SET,
+                           (__nv_bfloat16 *)g->ddelta16, (__nv_bfloat16 *)g->dz16, g->dB, g->dC, g->dA_log, g->dD,
                            g->ddelta_bias, g->dstate0, dout, state0, scan_args_of(in));
 }

@@ -14,7 +14,7 @@
  * ld_bc (they are columns of x_proj's output, ld_bc = R + 2N).
  *
  * Backward (all accumulate, but du, ddelta and dz as g->mode says (grad_write.h); NULL
- * pointers are skipped, except du, ddelta): with dy the
+ * pointers are skipped, except du, and ddelta unless ddelta16 is given): with dy the
  * gradient of `out`, g = dy * SiLU(z), and the adjoint dh_t = C_t g_t + exp(dt_{t+1} A) dh_{t+1}:
  *   dz      = dy * y * dSiLU(z)               dD[e]  += sum g u
  *   du      = g D + sum_n dh_t[n] dt_t B_t[n]
@@ -61,6 +61,8 @@ struct mk_scan_grad {
     mk_real *dz;          /* [B, L, E] row stride ld_z (needed when z is given) */
     mk_real *dstate0;     /* [B, E, N] or NULL */
     enum mk_grad_write mode; /* of du, ddelta, dz (0: MK_GRAD_ADD) */
+    /* or NULL: ddelta [B, L, E] / dz (row stride ld_z) written in bf16 there instead, set */
+    uint16_t *ddelta16, *dz16;
 };
 
 void MK_REF(scan_fwd)(mk_real *out, mk_real *state, const struct mk_scan_in *in);

@@ -25,7 +25,7 @@ extern "C" void mk_cuda_scan_bwd_bf16(const struct mk_scan_grad_bf16 *g, const u
                                       const float *state0, const struct mk_scan_in_bf16 *in)
 {
     scan_bwd_launch<bf16>((bf16 *)g->du, (bf16 *)g->ddelta, (bf16 *)g->dz,
-                          g->mode == MK_GRAD_SET, g->dB, g->dC, g->dA_log, g->dD,
+                          g->mode == MK_GRAD_SET, NULL, NULL, g->dB, g->dC, g->dA_log, g->dD,
                           g->ddelta_bias, g->dstate0, (const bf16 *)dout, state0,
                           scan_args_bf16(in));
 }

@@ -103,13 +103,22 @@ __device__ __forceinline__ void stf(__nv_bfloat16 *p, size_t i, float v)
 {
     p[i] = __float2bfloat16(v);
 }
-/* an activation gradient: set (MK_GRAD_SET) or added */
+/* an activation gradient: set (MK_GRAD_SET) or added; with p16, set in bf16 there instead;
+ * neither (p16 and p NULL): not wanted */
 template <typename T> __device__ __forceinline__ void put_grad(T *p, size_t i, float v, bool set)
 {
     if (set)
         stf(p, i, v);
     else
         addf(p, i, v);
+}
+template <typename T>
+__device__ __forceinline__ void put_grad16(T *p, __nv_bfloat16 *p16, size_t i, float v, bool set)
+{
+    if (p16)
+        p16[i] = __float2bfloat16(v);
+    else if (p)
+        put_grad(p, i, v, set);
 }
 
 template <typename T> struct scan_args {
@@ -434,6 +443,7 @@ __device__ __forceinline__ void scan_steps(float *su, float *sx, float *sdy, flo
 template <typename T> struct scan_grads {
     T *du, *ddelta, *dz;
     bool set;               /* MK_GRAD_SET: du, ddelta, dz written, never read */
+    __nv_bfloat16 *ddelta16, *dz16; /* or NULL: ddelta / dz set in bf16 there instead */
     float *pdB, *pdC;       /* [nEblk, B*L, N] per-block partials */
     float *pdA, *pdD, *pdb; /* [B*nch, E*N], [B*nch, E], [B*nch, E] */
 };
@@ -541,9 +551,9 @@ __global__ void __launch_bounds__(SCAN_THREADS) scan_bwd_kernel(scan_args<T> a, 
                     break;
                 size_t row = (size_t)p.b * a.L + p.t0 + s0 + s, o = row * a.E + p.e;
                 put_grad(gr.du, o, rdu[s], gr.set);
-                put_grad(gr.ddelta, o, rdd[s], gr.set);
-                if (a.z && gr.dz)
-                    put_grad(gr.dz, row * a.ld_z + p.e, rdz[s], gr.set);
+                put_grad16(gr.ddelta, gr.ddelta16, o, rdd[s], gr.set);
+                if (a.z)
+                    put_grad16(gr.dz, gr.dz16, row * a.ld_z + p.e, rdz[s], gr.set);
             }
         }
         __syncthreads();
@@ -694,14 +704,14 @@ __global__ void __launch_bounds__(SCAN_THREADS, MINB) scan_bwd16_kernel(scan_arg
          * alone), so that no load waits behind a store in the reverse steps; 0 when they are
          * set (MK_GRAD_SET), not added to */
         float odu[SUB], odd[SUB], odz[SUB];
-        const bool wz = a.z && gr.dz;
+        const bool wz = a.z && (gr.dz || gr.dz16);
 #pragma unroll
         for (int s = 0; s < SUB; s++) {
             bool ok = s0 + s < nt && p.act && !gr.set;
             size_t row = (size_t)p.b * a.L + p.t0 + s0 + s;
             odu[s] = ok ? ldg(gr.du, row * a.E + p.e) : 0.0f;
-            odd[s] = ok ? ldg(gr.ddelta, row * a.E + p.e) : 0.0f;
-            odz[s] = ok && wz ? ldg(gr.dz, row * a.ld_z + p.e) : 0.0f;
+            odd[s] = ok && !gr.ddelta16 ? ldg(gr.ddelta, row * a.E + p.e) : 0.0f;
+            odz[s] = ok && wz && !gr.dz16 ? ldg(gr.dz, row * a.ld_z + p.e) : 0.0f;
         }
 #pragma unroll
         for (int i = 0; i < NS; i++)
@@ -760,9 +770,9 @@ __global__ void __launch_bounds__(SCAN_THREADS, MINB) scan_bwd16_kernel(scan_arg
                 if (s0 + s < nt) {
                     size_t row = (size_t)p.b * a.L + p.t0 + s0 + s;
                     stf(gr.du, row * a.E + p.e, odu[s]);
-                    stf(gr.ddelta, row * a.E + p.e, odd[s]);
+                    put_grad16(gr.ddelta, gr.ddelta16, row * a.E + p.e, odd[s], true);
                     if (wz)
-                        stf(gr.dz, row * a.ld_z + p.e, odz[s]);
+                        put_grad16(gr.dz, gr.dz16, row * a.ld_z + p.e, odz[s], true);
                 }
         }
         __syncthreads();
@@ -953,9 +963,11 @@ template <typename T> static void scan_fwd_launch(T *out, float *state, const sc
 /* Backward: N <= 16: one lane per channel, chunks of SCAN_B16_TC (scan_bwd16_kernel); larger N:
  * NS = 4 states per lane, chunks of SCAN_BWD_TC (scan_bwd_kernel). dB, dC, dA_log, dD, ddelta_bias,
  * dstate0 are fp32 (NULL: not wanted); du, ddelta, dz in T. All accumulate, except du, ddelta
- * and dz with `set` (MK_GRAD_SET). */
+ * and dz with `set` (MK_GRAD_SET); ddelta16 / dz16 (or NULL): ddelta / dz set in bf16 there
+ * instead. */
 template <typename T>
-static void scan_bwd_launch(T *du, T *ddelta, T *dz, bool set, float *dB, float *dC, float *dA_log,
+static void scan_bwd_launch(T *du, T *ddelta, T *dz, bool set, __nv_bfloat16 *ddelta16,
+                            __nv_bfloat16 *dz16, float *dB, float *dC, float *dA_log,
                             float *dD, float *ddelta_bias, float *dstate0, const T *dout,
                             const float *state0, scan_args<T> a)
 {
@@ -978,7 +990,7 @@ static void scan_bwd_launch(T *du, T *ddelta, T *dz, bool set, float *dB, float 
     a.S = scr;
     a.Sr = a.S + nsum * a.N;
     a.sdt = a.Sr + nsum * a.N;
-    scan_grads<T> gr = {du, ddelta, dz, set, NULL, NULL, a.sdt + nsum, NULL, NULL};
+    scan_grads<T> gr = {du, ddelta, dz, set, ddelta16, dz16, NULL, NULL, a.sdt + nsum, NULL, NULL};
     gr.pdD = gr.pdA + nsum * a.N;
     gr.pdb = gr.pdD + nsum;
     float *next = gr.pdb + nsum;

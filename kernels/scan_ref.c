@@ -230,9 +230,11 @@ static MK_HOT void scan_bwd_group(const struct mk_scan_grad *g, const mk_real *d
             if (in->z) {
                 mk_real zv = in->z[row * in->ld_z + e], s = mk_sigmoid(zv);
                 gv = dy * zv * s;
-                if (g->dz)
-                    put_grad(&g->dz[row * in->ld_z + e], dy * ys[t] * s * (1 + zv * (1 - s)),
-                             g->mode);
+                const mk_real dzv = dy * ys[t] * s * (1 + zv * (1 - s));
+                if (g->dz16)
+                    g->dz16[row * in->ld_z + e] = mk_bf16_of((float)dzv);
+                else if (g->dz)
+                    put_grad(&g->dz[row * in->ld_z + e], dzv, g->mode);
             }
             sD += gv * u;
             struct adj_step st = {A, as + (size_t)t * N, rst ? zero : t > 0 ? h - N : h0,
@@ -268,7 +270,10 @@ static MK_HOT void scan_bwd_group(const struct mk_scan_grad *g, const mk_real *d
             put_grad(&g->du[row * E + e], gv * in->Dskip[e] + dt * sdhB, g->mode);
             mk_real x = in->delta[row * E + e] + in->delta_bias[e];
             mk_real dd = ddt * (x > 20 ? 1 : mk_sigmoid(x));
-            put_grad(&g->ddelta[row * E + e], dd, g->mode);
+            if (g->ddelta16)
+                g->ddelta16[row * E + e] = mk_bf16_of((float)dd);
+            else
+                put_grad(&g->ddelta[row * E + e], dd, g->mode);
             sdb += dd;
         }
         if (g->dstate0) {

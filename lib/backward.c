@@ -3,7 +3,9 @@
  * Gradients accumulate into the gradient block (so micro-batches add up); activation
  * gradients live in scratch buffers that their first writer sets (MK_GRAD_SET, grad_write.h)
  * and later writers add to, so none is zeroed but dxdbl (whose columns have two writers that
- * add: dt_proj's din and the scan's dB, dC). With r_{l+1} = r_l + Mixer_l(N_l(r_l)):
+ * add: dt_proj's din and the scan's dB, dC). In the CUDA bf16 mode (m->bf16_grads), dxz and
+ * ddelta, which only feed products, are written in bf16 into the memory of their fp32 buffers
+ * and multiplied as they are (grad_write.h). With r_{l+1} = r_l + Mixer_l(N_l(r_l)):
  *   dr_n  = RMSNorm_f'(d normed_f),  d normed_f = dlogits · W_head
  *   dr_l  = dr_{l+1} + N_l'( Mixer_l'(dr_{l+1}) )
  *   dW_embed += scatter(dr_0)   (plus the head's gradient when tied)
@@ -31,22 +33,27 @@ static void mixer_backward(struct mk_model *m, int l)
 
     /* the mixer's output gradient is the residual gradient dr_{l+1} */
     ops->linear_bwd(a->dy, E, lg->out_proj_w, lg->out_proj_b, a->dresid, s->y, E,
-                    lp->out_proj_w, T, E, D, MK_GRAD_SET);
+                    lp->out_proj_w, T, E, D, MK_GRAD_SET, NULL);
     struct mk_scan_in in = mk_scan_inputs(c, lp, s, reset, B, L);
+    /* dxz [T, 2E] (conv1d's dx, then the scan's dz) and ddelta [T, E], fp32 or bf16 */
+    const int h = m->bf16_grads;
+    float *dxz = h ? NULL : a->dxz, *ddelta = h ? NULL : a->ddelta;
+    uint16_t *dxz16 = h ? (uint16_t *)a->dxz : NULL, *ddelta16 = h ? (uint16_t *)a->ddelta : NULL;
     struct mk_scan_grad g = {
-        .du = a->du, .ddelta = a->ddelta, .ddelta_bias = lg->dt_proj_b, .dA_log = lg->A_log,
-        .dB = a->dxdbl + R, .dC = a->dxdbl + R + N, .dD = lg->Dskip, .dz = a->dxz + E,
-        .dstate0 = NULL, .mode = MK_GRAD_SET, /* du, ddelta, dz (dxz's second half) */
+        .du = a->du, .ddelta = ddelta, .ddelta_bias = lg->dt_proj_b, .dA_log = lg->A_log,
+        .dB = a->dxdbl + R, .dC = a->dxdbl + R + N, .dD = lg->Dskip,
+        .dz = dxz ? dxz + E : NULL, .dstate0 = NULL, .mode = MK_GRAD_SET, /* du, ddelta, dz */
+        .ddelta16 = ddelta16, .dz16 = dxz16 ? dxz16 + E : NULL,
     };
     ops->scan_bwd(&g, a->dy, NULL, &in);
-    ops->linear_bwd(a->dxdbl, X, lg->dt_proj_w, NULL, a->ddelta, s->xdbl, X, lp->dt_proj_w,
-                    T, R, E, MK_GRAD_ADD);
+    ops->linear_bwd(a->dxdbl, X, lg->dt_proj_w, NULL, ddelta, s->xdbl, X, lp->dt_proj_w, T, R,
+                    E, MK_GRAD_ADD, ddelta16);
     ops->linear_bwd(a->du, E, lg->x_proj_w, NULL, a->dxdbl, s->u, E, lp->x_proj_w, T, E, X,
-                    MK_GRAD_ADD);
-    ops->conv1d_bwd(a->dxz, 2 * E, lg->conv_w, lg->conv_b, a->du, NULL, s->xz, 2 * E,
-                    lp->conv_w, lp->conv_b, reset, B, L, E, K, MK_GRAD_SET); /* first half */
-    ops->linear_bwd(a->dnormed, D, lg->in_proj_w, lg->in_proj_b, a->dxz, s->normed, D,
-                    lp->in_proj_w, T, D, 2 * E, MK_GRAD_SET);
+                    MK_GRAD_ADD, NULL);
+    ops->conv1d_bwd(dxz, 2 * E, lg->conv_w, lg->conv_b, a->du, NULL, s->xz, 2 * E, lp->conv_w,
+                    lp->conv_b, reset, B, L, E, K, MK_GRAD_SET, dxz16); /* dxz's first half */
+    ops->linear_bwd(a->dnormed, D, lg->in_proj_w, lg->in_proj_b, dxz, s->normed, D,
+                    lp->in_proj_w, T, D, 2 * E, MK_GRAD_SET, dxz16);
 }
 
 /* From d(loss)/d(normed_f) in a->dnormed down to the embedding. */

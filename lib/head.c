@@ -45,7 +45,7 @@ void mk_head_chunks(struct mk_model *m, size_t T, int grad, int logits_ready)
         if (grad)
             ops->linear_bwd(a->dnormed + r0 * D, (int)D, m->g.head, NULL, a->logits,
                             a->normed_f + r0 * D, (int)D, m->p.head, n, (int)D, c->vocab_size,
-                            MK_GRAD_SET); /* the chunks' rows cover dnormed once */
+                            MK_GRAD_SET, NULL); /* the chunks' rows cover dnormed once */
     }
 }
 

@@ -103,6 +103,9 @@ struct mk_model {
     struct mk_cpu_lowp *lowp; /* CPU decoding weights in f16 / 8 bits, or NULL (fp32) */
     int bf16_weights;         /* CUDA bf16 mode: the backend keeps bf16 copies of the weight
                                * matrices (lib/precision.c, ops->weights_bf16_*) */
+    int bf16_grads;           /* CUDA bf16 mode: the backward writes the gradients that only
+                               * feed products (dxz, ddelta) in bf16 (grad_write.h), in the
+                               * memory of their fp32 buffers; MK_NO_BF16_GRADS=1: not */
     unsigned precision_gen;   /* mk_model_set_precision calls so far (struct mk_step_key) */
     /* data-parallel training (lib/dist_buckets.h): when set, the backward calls
      * grad_ready(grad_ready_ctx, l) as soon as layer l's gradients are final, l = n_layer-1

@@ -129,6 +129,28 @@ static void test_rmsnorm(size_t T, int D, int with_x)
     gpu->free(d_rstd), gpu->free(d_dn), gpu->free(d_dres), gpu->free(d_dw);
 }
 
+/* The same over n bf16 values (both sides converted to float) */
+static double cmp16(const void *d, const uint16_t *ref, size_t n)
+{
+    uint16_t *g = malloc((n ? n : 1) * sizeof *g);
+    if (gpu->download(g, d, n * sizeof *g))
+        bail_out("download: %s", mk_last_error());
+    double md = 0, mr = 0;
+    for (size_t i = 0; i < n; i++) {
+        double r = mk_float_of_bf16(ref[i]), e = fabs(mk_float_of_bf16(g[i]) - r);
+        md = e == e && e <= md ? md : e == e ? e : INFINITY;
+        mr = fabs(r) > mr ? fabs(r) : mr;
+    }
+    free(g);
+    return mr > 0 ? md / mr : md;
+}
+
+/* With grad16 the backward ops below take or write their activation gradient in bf16
+ * (linear_bwd's dout16, conv1d_bwd's dx16, scan_bwd's ddelta16 / dz16; grad_write.h): both
+ * sides round the same fp32 values, which may differ in their last bits, so a value may land
+ * one bf16 step (2^-8 of it) away: 4e-3. */
+static int grad16;
+
 /* How the backward ops below write din / dx / du, ddelta, dz (grad_write.h). The buffers start
  * with the same random values on both sides, so a SET that read them would be off by O(1). */
 static enum mk_grad_write grad_mode = MK_GRAD_ADD;
@@ -144,7 +166,7 @@ static void test_linear(size_t M, int K, int N, int ld_in, int ld_din, int with_
      * 2^-9 each, at most ~4e-3 per product), the sums in fp32, so the rounding errors of the
      * terms add like a random walk, as the values do: measured at most 3.2e-4 of max |output|
      * on an H100 over these shapes; 4e-3 (the one-product bound) leaves a margin of 10. */
-    const double tol = bf16 ? 4e-3 : 1e-5;
+    const double tol = bf16 || grad16 ? 4e-3 : 1e-5; /* grad16: bf16 products (linear.h) */
     if (bf16 && gpu->set_gemm_precision(1))
         bail_out("set_gemm_precision: %s", mk_last_error());
     float *in = hrand(M * ld_in, 1, 0), *W = hrand((size_t)N * K, 0.2f, 0);
@@ -157,15 +179,28 @@ static void test_linear(size_t M, int K, int N, int ld_in, int ld_din, int with_
     float *d_db = dev(db, N * 4);
     cpu->linear_fwd(out, in, ld_in, W, bias, M, K, N);
     gpu->linear_fwd(d_out, d_in, ld_in, d_W, d_bias, M, K, N);
-    cpu->linear_bwd(din, ld_din, dW, db, dout, in, ld_in, W, M, K, N, grad_mode);
-    gpu->linear_bwd(d_din, ld_din, d_dW, d_db, d_dout, d_in, ld_in, d_W, M, K, N, grad_mode);
+    uint16_t *dout16 = grad16 ? malloc(M * N * sizeof *dout16) : NULL;
+    for (size_t i = 0; dout16 && i < M * N; i++)
+        dout16[i] = mk_bf16_of(dout[i]);
+    uint16_t *d_dout16 = dev(dout16, M * N * sizeof *dout16);
+    cpu->linear_bwd(din, ld_din, dW, db, dout16 ? NULL : dout, in, ld_in, W, M, K, N, grad_mode,
+                    dout16);
+    gpu->linear_bwd(d_din, ld_din, d_dW, d_db, d_dout16 ? NULL : d_dout, d_in, ld_in, d_W, M, K,
+                    N, grad_mode, d_dout16);
     synced("linear");
     if (bf16 && gpu->set_gemm_precision(0))
         bail_out("set_gemm_precision: %s", mk_last_error());
-    diag("linear M=%zu K=%d N=%d ld_in=%d ld_din=%d bias=%d gemm=%s din %s", M, K, N, ld_in,
-         ld_din, with_bias, bf16 ? "bf16" : "fp32", mode_name());
+    diag("linear M=%zu K=%d N=%d ld_in=%d ld_din=%d bias=%d gemm=%s din %s%s", M, K, N, ld_in,
+         ld_din, with_bias, bf16 ? "bf16" : "fp32", mode_name(), grad16 ? ", dout16" : "");
     check("  out", cmp(d_out, out, M * N), tol);
     check("  din", cmp(d_din, din, M * ld_din), tol);
+    if (grad16) { /* products of dout16: dW and dbias too */
+        check("  dW", cmp(d_dW, dW, (size_t)N * K), tol);
+        if (with_bias)
+            check("  dbias", cmp(d_db, db, N), tol);
+    }
+    free(dout16);
+    gpu->free(d_dout16);
     check("  dW", cmp(d_dW, dW, (size_t)N * K), tol);
     if (with_bias) /* a column sum of dout, no GEMM: fp32 in both modes */
         check("  dbias", cmp(d_db, db, N), 1e-5);
@@ -198,16 +233,23 @@ static void test_conv1d(int B, int L, int E, int K, int with_state, int rst)
     uint8_t *d_reset = dev(reset, (size_t)B * L);
     cpu->conv1d_fwd(out, st, x, ld, w, bias, reset, B, L, E, K);
     gpu->conv1d_fwd(d_out, d_st, d_x, ld, d_w, d_bias, d_reset, B, L, E, K);
-    cpu->conv1d_bwd(dx, ld, dw, db, dout, st0, x, ld, w, bias, reset, B, L, E, K, grad_mode);
-    gpu->conv1d_bwd(d_dx, ld, d_dw, d_db, d_dout, d_st0, d_x, ld, d_w, d_bias, d_reset, B, L, E,
-                    K, grad_mode);
+    uint16_t *dx16 = grad16 ? calloc(nx, sizeof *dx16) : NULL, *d_dx16 = dev(dx16, nx * 2);
+    cpu->conv1d_bwd(dx16 ? NULL : dx, ld, dw, db, dout, st0, x, ld, w, bias, reset, B, L, E, K,
+                    grad_mode, dx16);
+    gpu->conv1d_bwd(dx16 ? NULL : d_dx, ld, d_dw, d_db, d_dout, d_st0, d_x, ld, d_w, d_bias,
+                    d_reset, B, L, E, K, grad_mode, d_dx16);
     synced("conv1d");
     diag("conv1d B=%d L=%d E=%d K=%d state=%d reset=%d dx %s", B, L, E, K, with_state, rst,
-         mode_name());
+         dx16 ? "bf16" : mode_name());
     check("  out", cmp(d_out, out, n), 1e-5); /* K-term sums, fp32 */
     if (with_state)
         check("  state", cmp(d_st, st, ns), 0);
-    check("  dx", cmp(d_dx, dx, nx), 1e-5);
+    if (dx16)
+        check("  dx16 (and the untouched z half)", cmp16(d_dx16, dx16, nx), 4e-3);
+    else
+        check("  dx", cmp(d_dx, dx, nx), 1e-5);
+    free(dx16);
+    gpu->free(d_dx16);
     check("  dw", cmp(d_dw, dw, (size_t)E * K), 1e-5);
     check("  dbias", cmp(d_db, db, E), 1e-5);
     free(x), free(w), free(bias), free(st), free(st0), free(out), free(dout), free(dx), free(dw);
@@ -252,28 +294,38 @@ static void test_scan(int B, int L, int E, int N, int with_z, int with_state, in
                             B, L, E, N, ldbc, ldz, NULL, NULL, 0};
     struct mk_scan_in din = {d_u, d_delta, d_db, d_Alog, d_xbc + R, d_xbc + R + N, d_Dsk, d_z,
                              d_reset, B, L, E, N, ldbc, ldz, NULL, NULL, 0};
-    struct mk_scan_grad g = {du, ddl, ddb, dAl, dBC + R, dBC + R + N, dD, dz, ds0, grad_mode};
-    struct mk_scan_grad dg = {d_du, d_ddl, d_ddb, d_dAl, d_dBC + R, d_dBC + R + N, d_dD, d_dz,
-                              d_ds0, grad_mode};
+    uint16_t *dd16 = grad16 ? calloc(n, 2) : NULL, *dz16 = grad16 && z ? calloc(nz, 2) : NULL;
+    uint16_t *d_dd16 = dev(dd16, n * 2), *d_dz16 = dev(dz16, nz * 2);
+    struct mk_scan_grad g = {du,  dd16 ? NULL : ddl, ddb, dAl, dBC + R, dBC + R + N, dD,
+                             dz16 ? NULL : dz, ds0, grad_mode, dd16, dz16};
+    struct mk_scan_grad dg = {d_du, dd16 ? NULL : d_ddl, d_ddb, d_dAl, d_dBC + R, d_dBC + R + N,
+                              d_dD, dz16 ? NULL : d_dz, d_ds0, grad_mode, d_dd16, d_dz16};
     cpu->scan_fwd(out, st, &in);
     gpu->scan_fwd(d_out, d_st, &din);
     cpu->scan_bwd(&g, dout, st0, &in);
     gpu->scan_bwd(&dg, d_dout, d_st0, &din);
     synced("scan");
-    diag("scan B=%d L=%d E=%d N=%d z=%d state=%d reset=%d du/ddelta/dz %s", B, L, E, N, with_z,
-         with_state, rst, mode_name());
+    diag("scan B=%d L=%d E=%d N=%d z=%d state=%d reset=%d du/ddelta/dz %s%s", B, L, E, N, with_z,
+         with_state, rst, mode_name(), grad16 ? ", ddelta and dz in bf16" : "");
     /* fp32 recurrences over L steps in a different association (chunked): relative 1e-4 */
     check("  out", cmp(d_out, out, n), 1e-4);
     if (with_state)
         check("  state out", cmp(d_st, st, ns), 1e-4);
     check("  du", cmp(d_du, du, n), 1e-4);
-    check("  ddelta", cmp(d_ddl, ddl, n), 1e-4);
+    if (dd16)
+        check("  ddelta16", cmp16(d_dd16, dd16, n), 4e-3);
+    else
+        check("  ddelta", cmp(d_ddl, ddl, n), 1e-4);
     check("  ddelta_bias", cmp(d_ddb, ddb, E), 1e-4);
     check("  dA_log", cmp(d_dAl, dAl, nA), 1e-4);
     check("  dB, dC (and the untouched dt columns)", cmp(d_dBC, dBC, nbc), 1e-4);
     check("  dD", cmp(d_dD, dD, E), 1e-4);
-    if (with_z)
+    if (dz16)
+        check("  dz16 (and the untouched x half)", cmp16(d_dz16, dz16, nz), 4e-3);
+    else if (with_z)
         check("  dz (and the untouched x half)", cmp(d_dz, dz, nz), 1e-4);
+    free(dd16), free(dz16);
+    gpu->free(d_dd16), gpu->free(d_dz16);
     if (with_state)
         check("  dstate0", cmp(d_ds0, ds0, ns), 1e-4);
     float *hp[] = {u, delta, xbc, z, Alog, db_, Dsk, st, st0, out, dout, du, ddl, ddb, dAl, dBC,
@@ -468,6 +520,15 @@ int main(void)
     test_scan(3, 70, 130, 5, 0, 0, 0);
     test_scan(2, 100, 48, 64, 1, 1, 0);
     test_scan(4, 1000, 200, 16, 1, 1, 300);
+    /* ... and in bf16 where they only feed products (the model's bf16 mode) */
+    grad16 = 1;
+    test_linear(1000, 64, 200, 64, 70, 1, 1);
+    test_linear(77, 96, 80, 130, 150, 1, 0); /* fp32 mode: products of dout16 in bf16 still */
+    test_conv1d(2, 300, 70, 4, 1, 13);
+    test_scan(2, 37, 96, 16, 1, 1, 7);
+    test_scan(2, 100, 48, 64, 1, 1, 0);
+    test_scan(4, 1000, 200, 16, 1, 1, 300);
+    grad16 = 0;
     grad_mode = MK_GRAD_ADD;
     test_cross_entropy(9, 50280, 0);
     test_cross_entropy(5, 1000, 1);

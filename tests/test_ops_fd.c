@@ -111,6 +111,17 @@ static int set_matches(const double *set, const double *old, const double *added
     return others && md <= 1e-12 * (mr > 0 ? mr : 1);
 }
 
+/* a bf16 gradient (rows of stride ld, columns [c0, c1)) == the added gradient rounded */
+static int bf16_matches(const uint16_t *h, const double *added, size_t rows, int ld, int c0,
+                        int c1)
+{
+    int same = 1;
+    for (size_t r = 0; r < rows; r++)
+        for (int c = c0; c < c1; c++)
+            same &= h[r * ld + c] == mk_bf16_of((float)added[r * ld + c]);
+    return same;
+}
+
 static double *copy_new(const double *x, size_t n)
 {
     double *y = xcalloc(n, sizeof *y);
@@ -216,7 +227,7 @@ static void test_linear(size_t M, int K, int N, int ld_in, int ld_din, int with_
                         rand_new(M * N, -1, 1), M, K, N, ld_in};
     double *din = grad_new(M * ld_din), *dW = grad_new((size_t)N * K), *db = grad_new(N);
     mk_refd_linear_bwd(with_din ? din : NULL, ld_din, dW, with_bias ? db : NULL, c.wout, c.in,
-                       ld_in, c.W, M, K, N, MK_GRAD_ADD);
+                       ld_in, c.W, M, K, N, MK_GRAD_ADD, NULL);
     grad_take(din, M * ld_din);
     grad_take(dW, (size_t)N * K);
     grad_take(db, N);
@@ -244,9 +255,23 @@ static void test_linear(size_t M, int K, int N, int ld_in, int ld_din, int with_
         double *set = rand_new(M * ld_din, -1, 1), *old = copy_new(set, M * ld_din);
         double *dW2 = grad_new((size_t)N * K);
         mk_refd_linear_bwd(set, ld_din, dW2, NULL, c.wout, c.in, ld_in, c.W, M, K, N,
-                           MK_GRAD_SET);
+                           MK_GRAD_SET, NULL);
         ok(set_matches(set, old, din, M, ld_din, 0, K), "%s: din set == din added", what);
-        free(set), free(old), free(dW2);
+        /* dout as bf16 (dout NULL): the same as the product of those values given as dout */
+        uint16_t *g16 = xcalloc(M * N, sizeof *g16);
+        double *g = xcalloc(M * N, sizeof *g), *d1 = xcalloc(M * ld_din, sizeof *d1);
+        double *d2 = xcalloc(M * ld_din, sizeof *d2), *w1 = grad_new((size_t)N * K);
+        double *w2 = copy_new(w1, (size_t)N * K);
+        for (size_t i = 0; i < M * (size_t)N; i++)
+            g[i] = mk_float_of_bf16(g16[i] = mk_bf16_of((float)c.wout[i]));
+        mk_refd_linear_bwd(d1, ld_din, w1, NULL, g, c.in, ld_in, c.W, M, K, N, MK_GRAD_SET,
+                           NULL);
+        mk_refd_linear_bwd(d2, ld_din, w2, NULL, NULL, c.in, ld_in, c.W, M, K, N, MK_GRAD_SET,
+                           g16);
+        ok(!memcmp(d1, d2, M * ld_din * sizeof *d1) && !memcmp(w1, w2, (size_t)N * K * sizeof *w1),
+           "%s: dout16 (no dout) == its values as dout", what);
+        free(set), free(old), free(dW2), free(g16), free(g), free(d1), free(d2), free(w1);
+        free(w2);
     }
     free(c.in), free(c.W), free(c.bias), free(c.out), free(c.wout);
     free(din), free(dW), free(db), free(gin);
@@ -291,7 +316,7 @@ static void test_conv1d(int B, int L, int E, int K, int with_bias, int with_stat
     }
     double *dx = grad_new(nx), *dw = grad_new((size_t)E * K), *db = grad_new(E);
     mk_refd_conv1d_bwd(dx, ld, dw, with_bias ? db : NULL, c.wout, c.state0, c.x, ld, c.w,
-                       c.bias, c.reset, B, L, E, K, MK_GRAD_ADD);
+                       c.bias, c.reset, B, L, E, K, MK_GRAD_ADD, NULL);
     grad_take(dx, nx);
     grad_take(dw, (size_t)E * K);
     grad_take(db, E);
@@ -305,9 +330,13 @@ static void test_conv1d(int B, int L, int E, int K, int with_bias, int with_stat
     fd_check(what, conv_f, &c, v, nv, samples);
     double *set = rand_new(nx, -1, 1), *old = copy_new(set, nx), *dw2 = grad_new((size_t)E * K);
     mk_refd_conv1d_bwd(set, ld, dw2, NULL, c.wout, c.state0, c.x, ld, c.w, c.bias, c.reset, B,
-                       L, E, K, MK_GRAD_SET);
+                       L, E, K, MK_GRAD_SET, NULL);
     ok(set_matches(set, old, dx, (size_t)B * L, ld, 0, E), "%s: dx set == dx added", what);
-    free(set), free(old), free(dw2);
+    uint16_t *dx16 = xcalloc(nx, sizeof *dx16);
+    mk_refd_conv1d_bwd(NULL, ld, dw2, NULL, c.wout, c.state0, c.x, ld, c.w, c.bias, c.reset, B,
+                       L, E, K, MK_GRAD_SET, dx16);
+    ok(bf16_matches(dx16, dx, (size_t)B * L, ld, 0, E), "%s: dx16 == bf16(dx)", what);
+    free(set), free(old), free(dw2), free(dx16);
     free(c.x), free(c.w), free(c.bias), free(c.state0), free(c.state), free(c.out);
     free(c.wout), free(c.reset), free(dx), free(dw), free(db);
 }
@@ -379,7 +408,7 @@ static void test_scan(const struct scan_case *sc)
     double *dxz = grad_new(nxz), *dst = grad_new(nst);
     struct mk_scan_grad g = {du, ddelta, ddb, dA, dxdbl + R, dxdbl + R + N, dD,
                              sc->with_z ? dxz + E : NULL, sc->with_state ? dst : NULL,
-                             MK_GRAD_ADD};
+                             MK_GRAD_ADD, NULL, NULL};
     mk_refd_scan_bwd(&g, c.wout, c.state0, &c.in);
     grad_take(du, nbe), grad_take(ddelta, nbe), grad_take(ddb, E);
     grad_take(dA, (size_t)E * N), grad_take(dxdbl, nxd), grad_take(dD, E);
@@ -406,17 +435,25 @@ static void test_scan(const struct scan_case *sc)
     double *su = rand_new(nbe, -1, 1), *sd = rand_new(nbe, -1, 1), *sz = rand_new(nxz, -1, 1);
     double *ou = copy_new(su, nbe), *od = copy_new(sd, nbe), *oz = copy_new(sz, nxz);
     struct mk_scan_grad g3 = {su, sd, NULL, NULL, NULL, NULL, NULL, sc->with_z ? sz + E : NULL,
-                              NULL, MK_GRAD_SET};
+                              NULL, MK_GRAD_SET, NULL, NULL};
     mk_refd_scan_bwd(&g3, c.wout, c.state0, &c.in);
     ok(set_matches(su, ou, du, T, E, 0, E) && set_matches(sd, od, ddelta, T, E, 0, E) &&
            (sc->with_z ? set_matches(sz, oz, dxz, T, 2 * E, E, 2 * E) : 1),
        "%s: du, ddelta, dz set == added", what);
-    free(su), free(sd), free(sz), free(ou), free(od), free(oz);
+    /* ddelta and dz in bf16 */
+    uint16_t *dd16 = xcalloc(nbe, sizeof *dd16), *dz16 = xcalloc(nxz, sizeof *dz16);
+    struct mk_scan_grad g4 = {su, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, MK_GRAD_SET,
+                              dd16, sc->with_z ? dz16 + E : NULL};
+    mk_refd_scan_bwd(&g4, c.wout, c.state0, &c.in);
+    ok(bf16_matches(dd16, ddelta, T, E, 0, E) &&
+           (sc->with_z ? bf16_matches(dz16, dxz, T, 2 * E, E, 2 * E) : 1),
+       "%s: ddelta16, dz16 == bf16(ddelta, dz)", what);
+    free(su), free(sd), free(sz), free(ou), free(od), free(oz), free(dd16), free(dz16);
 
     /* Optional gradients may be NULL: du and ddelta must not change. */
     double *du2 = grad_new(nbe), *ddelta2 = grad_new(nbe);
     struct mk_scan_grad g2 = {du2, ddelta2, NULL, NULL, NULL, NULL, NULL,
-                              sc->with_z ? dxz + E : NULL, NULL, MK_GRAD_ADD};
+                              sc->with_z ? dxz + E : NULL, NULL, MK_GRAD_ADD, NULL, NULL};
     mk_refd_scan_bwd(&g2, c.wout, c.state0, &c.in);
     grad_take(du2, nbe), grad_take(ddelta2, nbe);
     ok(rel_err(du2, du, nbe) < 1e-12 && rel_err(ddelta2, ddelta, nbe) < 1e-12,

@@ -240,7 +240,7 @@ static void test_linear(size_t M, int K, int N, int ld_in, int ld_din, int with_
         }
     ops->linear_fwd(out, in, ld_in, W, bias, M, K, N);
     ops->linear_bwd(din, ld_din, dW, with_bias ? db : NULL, dout, in, ld_in, W, M, K, N,
-                    MK_GRAD_ADD);
+                    MK_GRAD_ADD, NULL);
     double e1 = ferr(out, ro, M * N), e2 = ferr(din, rdin, M * ld_din);
     double e3 = ferr(dW, rdW, (size_t)N * K), e4 = with_bias ? ferr(db, rdb, N) : 0;
     ok(e1 < 1e-6 && e2 < 1e-6 && e3 < 1e-6 && e4 < 1e-6,
@@ -652,9 +652,10 @@ static void test_threads(void)
         g.dz = q + E, q += T * 2 * E;
         g.dstate0 = q, q += (size_t)B * E * N;
         g.mode = MK_GRAD_ADD;
+        g.ddelta16 = g.dz16 = NULL;
         ops->scan_bwd(&g, dout, s.state0, &in);
         ops->conv1d_bwd(q, 2 * E, q + T * 2 * E, q + T * 2 * E + (size_t)E * K, dout, NULL,
-                        s.xz, 2 * E, w, bias, s.reset, B, L, E, K, MK_GRAD_ADD);
+                        s.xz, 2 * E, w, bias, s.reset, B, L, E, K, MK_GRAD_ADD, NULL);
         q += T * 2 * E + (size_t)E * K + E;
         ops->rmsnorm_bwd(q, q + T * D, dn, r, rstd, rw, T, D);
         q += T * D + D;
