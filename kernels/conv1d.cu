@@ -136,7 +136,7 @@ struct conv_walk {
     }
 };
 
-__global__ void conv1d_fwd_kernel(float *out, conv_args c)
+__global__ void conv1d_fwd_kernel(float *out, __nv_bfloat16 *out16, conv_args c)
 {
     int e = blockIdx.x * blockDim.x + threadIdx.x;
     if (e >= c.E)
@@ -146,8 +146,11 @@ __global__ void conv1d_fwd_kernel(float *out, conv_args c)
     w.start(c, b, t0, e);
 #pragma unroll 4
     for (int t = t0; t < t1; t++) {
-        float a = w.step(c, b, t, e);
-        out[((size_t)b * c.L + t) * c.E + e] = a * mk_sigmoidf(a);
+        const float a = w.step(c, b, t, e), v = a * mk_sigmoidf(a);
+        const size_t o = ((size_t)b * c.L + t) * c.E + e;
+        out[o] = v;
+        if (out16)
+            out16[o] = __float2bfloat16(v);
     }
 }
 
@@ -172,7 +175,7 @@ __global__ void conv1d_state_kernel(float *state, conv_args c)
 
 /* L = 1 with a state (decoding): one thread per (b, e) computes the output from the old
  * window and then shifts the window itself (one launch instead of two). */
-__global__ void conv1d_step_kernel(float *out, float *state, conv_args c)
+__global__ void conv1d_step_kernel(float *out, __nv_bfloat16 *out16, float *state, conv_args c)
 {
     int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= c.B * c.E)
@@ -186,6 +189,8 @@ __global__ void conv1d_step_kernel(float *out, float *state, conv_args c)
         v[j] = j < c.K - 1 && tau >= lo ? conv_in(c, b, tau, e) : 0.0f;
     }
     out[(size_t)b * c.E + e] = a * mk_sigmoidf(a);
+    if (out16)
+        out16[(size_t)b * c.E + e] = __float2bfloat16(a * mk_sigmoidf(a));
 #pragma unroll
     for (int j = 0; j < CONV_KMAX - 1; j++)
         if (j < c.K - 1)
@@ -203,18 +208,20 @@ static int conv_k_ok(int K)
 
 extern "C" void mk_cuda_conv1d_fwd(float *out, float *state, const float *x, int ld_x,
                                    const float *w, const float *bias, const uint8_t *reset,
-                                   int B, int L, int E, int K)
+                                   int B, int L, int E, int K, uint16_t *out16)
 {
     if (!conv_k_ok(K) || (size_t)B * L * E == 0)
         return;
     conv_args c = {x, state, w, bias, NULL, reset, ld_x, B, L, E, K};
     cudaStream_t s = mk_cuda_stream();
+    __nv_bfloat16 *o16 = (__nv_bfloat16 *)out16;
     if (L == 1 && state && K > 1) {
-        conv1d_step_kernel<<<mk_cuda_blocks((size_t)B * E, 128), 128, 0, s>>>(out, state, c);
+        conv1d_step_kernel<<<mk_cuda_blocks((size_t)B * E, 128), 128, 0, s>>>(out, o16, state, c);
         MK_LAUNCH_CHECK();
         return;
     }
-    conv1d_fwd_kernel<<<dim3((E + 127) / 128, (L + CONV_T - 1) / CONV_T, B), 128, 0, s>>>(out, c);
+    conv1d_fwd_kernel<<<dim3((E + 127) / 128, (L + CONV_T - 1) / CONV_T, B), 128, 0, s>>>(out, o16,
+                                                                                          c);
     MK_LAUNCH_CHECK();
     if (state && K > 1) {
         conv1d_state_kernel<<<mk_cuda_blocks((size_t)B * E, 256), 256, 0, s>>>(state, c);

@@ -116,7 +116,7 @@ static MK_HOT void conv_fwd_task(mk_real *out, mk_real *state, const struct conv
 /* out[b,t,e] = SiLU(a[b,t,e]); then state[b,e,j] = input at time L-(K-1)+j (0 if before lo) */
 void MK_REF(conv1d_fwd)(mk_real *out, mk_real *state, const mk_real *x, int ld_x,
                         const mk_real *w, const mk_real *bias, const uint8_t *reset,
-                        int B, int L, int E, int K)
+                        int B, int L, int E, int K, uint16_t *out16)
 {
     const struct conv_args c = {x, state, w, bias, ld_x, L, E, K};
     int eb = conv_eb(K), nblk = (E + eb - 1) / eb;
@@ -133,6 +133,8 @@ void MK_REF(conv1d_fwd)(mk_real *out, mk_real *state, const mk_real *x, int ld_x
         conv_fwd_task(out, state, &c, reset, j / nblk, e0, ne, conv_tiles(stack, heap, j, K));
     }
     free(heap);
+    for (size_t i = 0; out16 && i < (size_t)B * L * E; i++)
+        out16[i] = mk_bf16_of((float)out[i]);
 }
 
 /* One backward task: channels e0..e0+ne-1 of every sequence; wT: tiles of 2 * ne * K.

@@ -7,6 +7,10 @@
  * reading it back (two passes over each activation gradient of every layer).
  * Parameter gradients (dW, dbias, dA_log, ...) always add: micro-batches accumulate.
  *
+ * Likewise in the forward, an activation that feeds products can be written in bf16 by the op
+ * that makes it (add_rmsnorm_fwd's normed16, conv1d_fwd's out16, scan_fwd's out16) and taken
+ * by linear_fwd / linear_bwd as in16.
+ *
  * An activation gradient that only feeds products (dxz into in_proj's backward, ddelta into
  * dt_proj's) may instead be written in bf16 (scan_bwd's ddelta16 / dz16, conv1d_bwd's dx16;
  * set, never added), and linear_bwd takes such a gradient as dout16: in the bf16 GEMM mode the

@@ -5,8 +5,8 @@
  * outputs (relative error ~1e-2 of the output's scale). (cuBLAS's COMPUTE_32F_FAST_16BF on
  * fp32 operands picks TF32 kernels on sm_90, at half the bf16 rate.) A model's weight
  * matrices have bf16 copies kept between products (bf16.cu: weights_bf16_set); any other W
- * is rounded once per call; a gradient given as dout16 (linear.h) is multiplied as it is,
- * in the fp32 mode too when there is no fp32 dout. The rows (tokens) go through in chunks whose bf16 copies fit
+ * is rounded once per call; an operand given in bf16 (in16, dout16: linear.h) is multiplied
+ * as it is, in the fp32 mode too when it has no fp32 version. The rows (tokens) go through in chunks whose bf16 copies fit
  * LIN_BF16_BYTES, so the LM head's 16384 x 50280 gradient is never copied whole. Rounding a W
  * without a kept copy costs ~6 bytes of traffic per weight, which the faster product repays
  * only from ~500 rows (the TF32 product saves M x 2.5 fs per weight at ~400 vs ~800 TFLOP/s;
@@ -59,9 +59,11 @@ static int bf16_chunk_rows(int K, int N)
 }
 
 /* bf16 mode forward: out [M, N] (+)= in W^T over chunks of rows; W's kept copy (bf16.cu)
- * when it has one, else one made for this call */
-static void linear_fwd_bf16(float *out, const float *in, int ld_in, const float *W,
-                            const __nv_bfloat16 *kept, size_t M, int K, int N, float beta)
+ * when it has one, else one made for this call; the rows from in16 as they are when it is
+ * given (linear.h), else rounded */
+static void linear_fwd_bf16(float *out, const float *in, int ld_in, const __nv_bfloat16 *in16,
+                            const float *W, const __nv_bfloat16 *kept, size_t M, int K, int N,
+                            float beta)
 {
     __nv_bfloat16 *made = kept ? NULL : mk_cuda_bf16_copy(W, N, K, K);
     const __nv_bfloat16 *w16 = kept ? kept : made;
@@ -69,10 +71,12 @@ static void linear_fwd_bf16(float *out, const float *in, int ld_in, const float 
     for (size_t m0 = 0; w16 && m0 < M; m0 += mc) {
         const int rows = M - m0 < (size_t)mc ? (int)(M - m0) : mc;
         const size_t x_bytes = (size_t)rows * K * sizeof(__nv_bfloat16);
-        __nv_bfloat16 *x16 = (__nv_bfloat16 *)mk_cuda_rows16(x_bytes), *x_made = NULL;
-        if (x16)
-            mk_cuda_to_bf16(x16, in + m0 * ld_in, rows, K, ld_in);
-        else if (!(x16 = x_made = mk_cuda_bf16_copy(in + m0 * ld_in, rows, K, ld_in)))
+        const __nv_bfloat16 *x16 = in16 ? in16 + m0 * K : NULL;
+        __nv_bfloat16 *x_kept = x16 ? NULL : (__nv_bfloat16 *)mk_cuda_rows16(x_bytes);
+        __nv_bfloat16 *x_made = NULL;
+        if (x_kept)
+            mk_cuda_to_bf16(x_kept, in + m0 * ld_in, rows, K, ld_in), x16 = x_kept;
+        else if (!x16 && !(x16 = x_made = mk_cuda_bf16_copy(in + m0 * ld_in, rows, K, ld_in)))
             break;
         gemm_typed(CUBLAS_OP_T, CUBLAS_OP_N, N, rows, K, w16, K, x16, K, CUDA_R_16BF, beta,
                    out + m0 * N, N);
@@ -85,8 +89,8 @@ static void linear_fwd_bf16(float *out, const float *in, int ld_in, const float 
  * from dout16 as they are when it is given (linear.h), else rounded */
 static void linear_bwd_bf16(float *din, int ld_din, float din_beta, float *dW,
                             const float *dout, const __nv_bfloat16 *dout16, const float *in,
-                            int ld_in, const float *W, const __nv_bfloat16 *kept, size_t M, int K,
-                            int N)
+                            int ld_in, const __nv_bfloat16 *in16, const float *W,
+                            const __nv_bfloat16 *kept, size_t M, int K, int N)
 {
     __nv_bfloat16 *made = din && !kept ? mk_cuda_bf16_copy(W, N, K, K) : NULL;
     const __nv_bfloat16 *w16 = kept ? kept : made;
@@ -97,14 +101,16 @@ static void linear_bwd_bf16(float *din, int ld_din, float din_beta, float *dW,
         const int rows = M - m0 < (size_t)mc ? (int)(M - m0) : mc;
         __nv_bfloat16 *g_made = dout16 ? NULL : mk_cuda_bf16_copy(dout + m0 * N, rows, N, N);
         const __nv_bfloat16 *g16 = dout16 ? dout16 + m0 * N : g_made;
-        __nv_bfloat16 *x16 = g16 ? mk_cuda_bf16_copy(in + m0 * ld_in, rows, K, ld_in) : NULL;
+        __nv_bfloat16 *x_made = g16 && !in16 ? mk_cuda_bf16_copy(in + m0 * ld_in, rows, K, ld_in)
+                                             : NULL;
+        const __nv_bfloat16 *x16 = !g16 ? NULL : in16 ? in16 + m0 * K : x_made;
         if (x16 && din)
             gemm_typed(CUBLAS_OP_N, CUBLAS_OP_N, K, rows, N, w16, K, g16, N, CUDA_R_16BF,
                        din_beta, din + m0 * ld_din, ld_din);
         if (x16)
             gemm_typed(CUBLAS_OP_N, CUBLAS_OP_T, K, N, rows, x16, K, g16, N, CUDA_R_16BF, 1.0f,
                        dW, K);
-        mk_cuda_scratch_free(x16);
+        mk_cuda_scratch_free(x_made);
         mk_cuda_scratch_free(g_made);
         if (!x16)
             break;
@@ -142,12 +148,13 @@ __global__ void bias_fill_kernel(float *out, const float *bias, size_t M, int N)
 }
 
 extern "C" void mk_cuda_linear_fwd(float *out, const float *in, int ld_in, const float *W,
-                                   const float *bias, size_t M, int K, int N)
+                                   const float *bias, size_t M, int K, int N,
+                                   const uint16_t *in16)
 {
     if (M == 0 || !rows_fit(M))
         return;
-    const __nv_bfloat16 *kept = kept_copy(W);
-    if (M <= MK_GEMV_MAX_ROWS) {
+    const __nv_bfloat16 *kept = kept_copy(W), *x16 = (const __nv_bfloat16 *)in16;
+    if (M <= MK_GEMV_MAX_ROWS && in) {
         mk_cuda_gemv_fwd(out, in, ld_in, W, kept, bias, (int)M, K, N);
         return;
     }
@@ -156,8 +163,9 @@ extern "C" void mk_cuda_linear_fwd(float *out, const float *in, int ld_in, const
                                                                                   N);
         MK_LAUNCH_CHECK();
     }
-    if (bf16_products(kept, M))
-        linear_fwd_bf16(out, in, ld_in, W, kept, M, K, N, bias ? 1.0f : 0.0f);
+    /* bf16 products also when in16 is all there is (linear.h), or with in16 in the bf16 mode */
+    if (bf16_products(kept, M) || !in || (x16 && mk_cuda_gemm_bf16()))
+        linear_fwd_bf16(out, in, ld_in, x16, W, kept, M, K, N, bias ? 1.0f : 0.0f);
     else
         gemm(CUBLAS_OP_T, CUBLAS_OP_N, N, (int)M, K, W, K, in, ld_in, bias ? 1.0f : 0.0f, out, N);
 }
@@ -186,16 +194,18 @@ template <typename T> __global__ void colpart_kernel(float *part, const T *src, 
 extern "C" void mk_cuda_linear_bwd(float *din, int ld_din, float *dW, float *dbias,
                                    const float *dout, const float *in, int ld_in, const float *W,
                                    size_t M, int K, int N, enum mk_grad_write din_mode,
-                                   const uint16_t *dout16)
+                                   const uint16_t *dout16, const uint16_t *in16)
 {
     if (M == 0 || !rows_fit(M))
         return;
     const float din_beta = din_mode == MK_GRAD_SET ? 0.0f : 1.0f; /* beta 0: din not read */
     const __nv_bfloat16 *kept = kept_copy(W), *g16 = (const __nv_bfloat16 *)dout16;
-    /* bf16 products also when dout16 is all there is (fp32 mode too: nothing else to multiply) */
-    if (bf16_products(kept, M) || !dout) {
-        linear_bwd_bf16(din, ld_din, din_beta, dW, dout, g16, in, ld_in, W, din ? kept : NULL, M,
-                        K, N);
+    const __nv_bfloat16 *x16 = (const __nv_bfloat16 *)in16;
+    /* bf16 products also when dout16 or in16 is all there is (linear.h), or in the bf16 mode
+     * with either */
+    if (bf16_products(kept, M) || !dout || !in || ((g16 || x16) && mk_cuda_gemm_bf16())) {
+        linear_bwd_bf16(din, ld_din, din_beta, dW, dout, g16, in, ld_in, x16, W,
+                        din ? kept : NULL, M, K, N);
     } else {
         if (din)
             gemm(CUBLAS_OP_N, CUBLAS_OP_N, K, (int)M, N, W, K, dout, N, din_beta, din, ld_din);

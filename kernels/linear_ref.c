@@ -69,12 +69,39 @@ static void par_gemm(enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb, size_t M,
     }
 }
 
-/* out[m, :] = bias + in[m, :] W^T   (BLAS: out = in W^T, out pre-filled with bias, beta = 1) */
+/* The values of a bf16 [rows, cols] tensor (linear.h's in16 / dout16), for an operand given
+ * only that way; NULL on failure (recorded) */
+static mk_real *values_of_bf16(const uint16_t *x16, size_t rows, int cols)
+{
+    mk_real *x = MK_REF(scratch_alloc)(rows * cols * sizeof *x, "linear (bf16 operand)");
+    for (size_t i = 0; x && i < rows * (size_t)cols; i++)
+        x[i] = mk_float_of_bf16(x16[i]);
+    return x;
+}
+
+static void linear_fwd_values(mk_real *out, const mk_real *in, int ld_in, const mk_real *W,
+                              const mk_real *bias, size_t M, int K, int N);
+
+/* out[m, :] = bias + in[m, :] W^T; in16 alone: its values (contiguous rows) */
 void MK_REF(linear_fwd)(mk_real *out, const mk_real *in, int ld_in, const mk_real *W,
-                        const mk_real *bias, size_t M, int K, int N)
+                        const mk_real *bias, size_t M, int K, int N, const uint16_t *in16)
 {
     if (M == 0)
         return;
+    if (in) {
+        linear_fwd_values(out, in, ld_in, W, bias, M, K, N);
+        return;
+    }
+    mk_real *x = values_of_bf16(in16, M, K);
+    if (x)
+        linear_fwd_values(out, x, K, W, bias, M, K, N);
+    free(x);
+}
+
+/* out[m, :] = bias + in[m, :] W^T   (BLAS: out = in W^T, out pre-filled with bias, beta = 1) */
+static void linear_fwd_values(mk_real *out, const mk_real *in, int ld_in, const mk_real *W,
+                              const mk_real *bias, size_t M, int K, int N)
+{
     if (M == 1) {
         int parts = lin_parts((size_t)N, (size_t)N * K);
 #pragma omp parallel for if (parts > 1) schedule(static)
@@ -102,17 +129,19 @@ void MK_REF(linear_fwd)(mk_real *out, const mk_real *in, int ld_in, const mk_rea
 void MK_REF(linear_bwd)(mk_real *din, int ld_din, mk_real *dW, mk_real *dbias,
                         const mk_real *dout, const mk_real *in, int ld_in, const mk_real *W,
                         size_t M, int K, int N, enum mk_grad_write din_mode,
-                        const uint16_t *dout16)
+                        const uint16_t *dout16, const uint16_t *in16)
 {
     if (M == 0)
         return;
-    mk_real *from16 = NULL;
-    if (!dout) { /* the bf16 gradient's values */
-        if (!dout16 || !(from16 = MK_REF(scratch_alloc)(M * N * sizeof *from16, "linear_bwd")))
+    mk_real *from16 = NULL, *in_from16 = NULL; /* the values of operands given in bf16 only */
+    if (!dout && !(dout = from16 = values_of_bf16(dout16, M, N)))
+        return;
+    if (!in) {
+        if (!(in = in_from16 = values_of_bf16(in16, M, K))) {
+            free(from16);
             return;
-        for (size_t i = 0; i < M * (size_t)N; i++)
-            from16[i] = mk_float_of_bf16(dout16[i]);
-        dout = from16;
+        }
+        ld_in = K;
     }
     if (din)
         par_gemm(CblasNoTrans, CblasNoTrans, M, K, N, dout, N, W, K,
@@ -132,4 +161,5 @@ void MK_REF(linear_bwd)(mk_real *din, int ld_din, mk_real *dW, mk_real *dbias,
         }
     }
     free(from16);
+    free(in_from16);
 }

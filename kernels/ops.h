@@ -41,16 +41,19 @@ struct mk_ops {
     void (*embedding_fwd)(float *out, const int32_t *ids, const float *wte, size_t T, int D);
     void (*embedding_bwd)(float *dwte, const float *dout, const int32_t *ids, size_t T, int D);
     void (*add_rmsnorm_fwd)(float *resid_out, float *normed, float *rstd, const float *resid_in,
-                            const float *x, const float *w, size_t T, int D, float eps);
+                            const float *x, const float *w, size_t T, int D, float eps,
+                            uint16_t *normed16);
     void (*rmsnorm_bwd)(float *dresid, float *dw, const float *dnormed, const float *resid,
                         const float *rstd, const float *w, size_t T, int D);
     void (*linear_fwd)(float *out, const float *in, int ld_in, const float *W, const float *bias,
-                       size_t M, int K, int N);
+                       size_t M, int K, int N, const uint16_t *in16);
     void (*linear_bwd)(float *din, int ld_din, float *dW, float *dbias, const float *dout,
                        const float *in, int ld_in, const float *W, size_t M, int K, int N,
-                       enum mk_grad_write din_mode, const uint16_t *dout16);
+                       enum mk_grad_write din_mode, const uint16_t *dout16,
+                       const uint16_t *in16);
     void (*conv1d_fwd)(float *out, float *state, const float *x, int ld_x, const float *w,
-                       const float *bias, const uint8_t *reset, int B, int L, int E, int K);
+                       const float *bias, const uint8_t *reset, int B, int L, int E, int K,
+                       uint16_t *out16);
     void (*conv1d_bwd)(float *dx, int ld_dx, float *dw, float *dbias, const float *dout,
                        const float *state, const float *x, int ld_x, const float *w,
                        const float *bias, const uint8_t *reset, int B, int L, int E, int K,

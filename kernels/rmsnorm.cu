@@ -9,10 +9,11 @@
 #define RMS_THREADS 256
 #define RMS_ROWS 64
 
-/* r = resid_in + x;  rstd = 1/sqrt(mean r^2 + eps);  normed = r rstd w */
-__global__ void add_rmsnorm_fwd_kernel(float *resid_out, float *normed, float *rstd,
-                                       const float *resid_in, const float *x, const float *w,
-                                       int D, float eps)
+/* r = resid_in + x;  rstd = 1/sqrt(mean r^2 + eps);  normed = r rstd w (in bf16 into
+ * normed16 instead when it is given) */
+__global__ void add_rmsnorm_fwd_kernel(float *resid_out, float *normed, __nv_bfloat16 *normed16,
+                                       float *rstd, const float *resid_in, const float *x,
+                                       const float *w, int D, float eps)
 {
     __shared__ float red[32];
     size_t o = (size_t)blockIdx.x * D;
@@ -23,20 +24,25 @@ __global__ void add_rmsnorm_fwd_kernel(float *resid_out, float *normed, float *r
         ss += r * r;
     }
     float rs = 1.0f / sqrtf(mk_block_sum(ss, red) / D + eps);
-    for (int d = threadIdx.x; d < D; d += blockDim.x)
-        normed[o + d] = resid_out[o + d] * rs * w[d];
+    for (int d = threadIdx.x; d < D; d += blockDim.x) {
+        const float v = resid_out[o + d] * rs * w[d];
+        if (normed16)
+            normed16[o + d] = __float2bfloat16(v);
+        else
+            normed[o + d] = v;
+    }
     if (threadIdx.x == 0)
         rstd[blockIdx.x] = rs;
 }
 
 extern "C" void mk_cuda_add_rmsnorm_fwd(float *resid_out, float *normed, float *rstd,
                                         const float *resid_in, const float *x, const float *w,
-                                        size_t T, int D, float eps)
+                                        size_t T, int D, float eps, uint16_t *normed16)
 {
     if (T == 0)
         return;
     add_rmsnorm_fwd_kernel<<<(unsigned)T, RMS_THREADS, 0, mk_cuda_stream()>>>(
-        resid_out, normed, rstd, resid_in, x, w, D, eps);
+        resid_out, normed, (__nv_bfloat16 *)normed16, rstd, resid_in, x, w, D, eps);
     MK_LAUNCH_CHECK();
 }
 

@@ -4,6 +4,8 @@
  *             rstd[t] = 1 / sqrt(mean_d r[t,d]^2 + eps)
  *             normed[t,d] = r[t,d] * rstd[t] * w[d]
  *             resid_out, normed, x, resid_in [T, D]; rstd [T]; w [D]
+ *             normed16 (or NULL): normed written in bf16 there instead (grad_write.h;
+ *             normed may then be NULL)
  *   backward: given dnormed, with r the saved resid_out and g = w * dnormed:
  *             dresid[t,d] += rstd*g[t,d] - r[t,d] * rstd^3 / D * sum_d' g[t,d'] r[t,d']
  *             dw[d]       += sum_t dnormed[t,d] * r[t,d] * rstd[t]
@@ -12,11 +14,13 @@
 #ifndef MK_RMSNORM_H
 #define MK_RMSNORM_H
 #include <stddef.h>
+#include <stdint.h>
 #include "real.h"
+#include "grad_write.h"
 
 void MK_REF(add_rmsnorm_fwd)(mk_real *resid_out, mk_real *normed, mk_real *rstd,
                              const mk_real *resid_in, const mk_real *x, const mk_real *w,
-                             size_t T, int D, float eps);
+                             size_t T, int D, float eps, uint16_t *normed16);
 void MK_REF(rmsnorm_bwd)(mk_real *dresid, mk_real *dw, const mk_real *dnormed,
                          const mk_real *resid, const mk_real *rstd, const mk_real *w,
                          size_t T, int D);

@@ -14,12 +14,12 @@
 /*   r = resid_in + x;  rstd = 1 / sqrt(mean_d r^2 + eps);  normed = r * rstd * w */
 void MK_REF(add_rmsnorm_fwd)(mk_real *resid_out, mk_real *normed, mk_real *rstd,
                              const mk_real *resid_in, const mk_real *x, const mk_real *w,
-                             size_t T, int D, float eps)
+                             size_t T, int D, float eps, uint16_t *normed16)
 {
 #pragma omp parallel for if (T * (size_t)D >= MK_PAR_MIN) schedule(static)
     for (size_t t = 0; t < T; t++) {
         const mk_real *ri = resid_in + t * D;
-        mk_real *ro = resid_out + t * D, *no = normed + t * D;
+        mk_real *ro = resid_out + t * D;
         mk_real ss = 0;
         if (x) {
             const mk_real *xi = x + t * D;
@@ -39,8 +39,13 @@ void MK_REF(add_rmsnorm_fwd)(mk_real *resid_out, mk_real *normed, mk_real *rstd,
         }
         mk_real rs = 1 / MK_SQRT(ss / D + eps);
         rstd[t] = rs;
-        for (int d = 0; d < D; d++)
-            no[d] = ro[d] * rs * w[d];
+        for (int d = 0; d < D; d++) {
+            const mk_real v = ro[d] * rs * w[d];
+            if (normed16)
+                normed16[t * D + d] = mk_bf16_of((float)v);
+            else
+                normed[t * D + d] = v;
+        }
     }
 }
 

@@ -8,7 +8,7 @@ static scan_args<float> scan_args_of(const struct mk_scan_in *in)
     scan_args<float> a = {in->u, in->delta, in->z, in->Bm, in->Cm, NULL, in->delta_bias,
                           in->A_log, in->Dskip, in->reset, in->B, in->L, in->E, in->N,
                           in->ld_bc, in->ld_z, 0, 0, 0, NULL, NULL, NULL,
-                          in->x_dt, in->W_dt, in->R};
+                          in->x_dt, in->W_dt, in->R, (__nv_bfloat16 *)in->out16};
     return a;
 }
 

@@ -48,6 +48,9 @@ struct mk_scan_in {
      * Forward at L = 1 only (the CUDA backend refuses more); W_dt NULL: delta is given. */
     const mk_real *x_dt, *W_dt;
     int R;
+    /* Or NULL: the forward's out written in bf16 there instead ([B, L, E], grad_write.h; out
+     * may then be NULL). */
+    uint16_t *out16;
 };
 
 struct mk_scan_grad {

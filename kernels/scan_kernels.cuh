@@ -103,6 +103,15 @@ __device__ __forceinline__ void stf(__nv_bfloat16 *p, size_t i, float v)
 {
     p[i] = __float2bfloat16(v);
 }
+/* the forward's output: into out, or in bf16 into out16 when it is given */
+template <typename T>
+__device__ __forceinline__ void put_out(T *out, __nv_bfloat16 *out16, size_t i, float v)
+{
+    if (out16)
+        out16[i] = __float2bfloat16(v);
+    else
+        stf(out, i, v);
+}
 /* an activation gradient: set (MK_GRAD_SET) or added; with p16, set in bf16 there instead;
  * neither (p16 and p NULL): not wanted */
 template <typename T> __device__ __forceinline__ void put_grad(T *p, size_t i, float v, bool set)
@@ -130,6 +139,7 @@ template <typename T> struct scan_args {
     float *S, *Sr, *sdt; /* chunk summaries, then carries */
     const float *x_dt, *W_dt; /* the step's dt_proj (scan.h), or NULL */
     int R;
+    __nv_bfloat16 *out16;     /* the forward's output in bf16 instead (scan.h), or NULL */
 };
 
 /* This thread's place: channel e (clamped for loads; act = e < E), lane g of TPC, b, chunk. */
@@ -412,7 +422,7 @@ template <typename T, int NS> __global__ void scan_out_kernel(T *out, scan_args<
             if (a.z)
                 y *= zv * scan_sigmoid(zv);
             if (p.act && p.g == 0)
-                stf(out, row * a.E + p.e, y);
+                put_out(out, a.out16, row * a.E + p.e, y);
         }
     }
 }
@@ -923,7 +933,7 @@ template <typename T> __global__ void scan_step_kernel(T *out, float *state, sca
         float zv = ldf(a.z, (size_t)b * a.ld_z + e);
         y *= zv / (1.0f + expf(-zv));
     }
-    stf(out, o, y);
+    put_out(out, a.out16, o, y);
 }
 
 /* lanes per (b, e) of the step: N rounded up to a power of two, at most a warp */

@@ -93,15 +93,17 @@ static MK_HOT void scan_fwd_task(mk_real *out, mk_real *state, const struct mk_s
                 acc[0] += fwd_step(hi, Ai, Bt, Ct, dti, dtu, n);
             y[i] = mk_lanes_sum(acc) + Dskip[i] * u[i];
         }
-        mk_real *o = out + row * E + e0;
         if (in->z) {
             const mk_real *z = in->z + row * in->ld_z + e0;
 #pragma omp simd
             for (int i = 0; i < ne; i++)
-                o[i] = y[i] * z[i] * mk_sigmoid(z[i]);
-        } else {
-            memcpy(o, y, (size_t)ne * sizeof *o);
+                y[i] *= z[i] * mk_sigmoid(z[i]);
         }
+        if (in->out16)
+            for (int i = 0; i < ne; i++)
+                in->out16[row * E + e0 + i] = mk_bf16_of((float)y[i]);
+        else
+            memcpy(out + row * E + e0, y, (size_t)ne * sizeof *out);
     }
     if (st)
         memcpy(st, h, (size_t)ne * N * sizeof *h);

@@ -16,6 +16,13 @@
 #include <string.h>
 #include "model_internal.h"
 
+/* Whether this forward's products take bf16 operands written by their producers
+ * (m->bf16_operands): not in the decoding step, whose products read fp32 rows (gemv.cu). */
+static int operands16(const struct mk_model *m, const struct mk_state *s, int L)
+{
+    return m->bf16_operands && !(s && L == 1);
+}
+
 static void mixer_forward(struct mk_model *m, int l, struct mk_layer_acts *a, float *out,
                           const uint8_t *reset, struct mk_state *s, int B, int L)
 {
@@ -28,19 +35,26 @@ static void mixer_forward(struct mk_model *m, int l, struct mk_layer_acts *a, fl
     float *conv_state = s ? s->conv + (size_t)l * B * E * (K - 1) : NULL;
     float *ssm_state = s ? s->ssm + (size_t)l * B * E * c->d_state : NULL;
 
-    ops->linear_fwd(a->xz, a->normed, D, lp->in_proj_w, lp->in_proj_b, T, D, 2 * E);
-    ops->conv1d_fwd(a->u, conv_state, a->xz, 2 * E, lp->conv_w, lp->conv_b, reset, B, L, E, K);
-    ops->linear_fwd(a->xdbl, a->u, E, lp->x_proj_w, NULL, T, E, X);
+    /* with bf16 operands, normed and y hold bf16 (in their fp32 buffers) and u has a bf16 copy */
+    const int h = operands16(m, s, L);
+    uint16_t *normed16 = h ? (uint16_t *)a->normed : NULL, *y16 = h ? (uint16_t *)a->y : NULL;
+    uint16_t *u16 = h ? m->acts.u16 : NULL;
+    ops->linear_fwd(a->xz, h ? NULL : a->normed, D, lp->in_proj_w, lp->in_proj_b, T, D, 2 * E,
+                    normed16);
+    ops->conv1d_fwd(a->u, conv_state, a->xz, 2 * E, lp->conv_w, lp->conv_b, reset, B, L, E, K,
+                    u16);
+    ops->linear_fwd(a->xdbl, a->u, E, lp->x_proj_w, NULL, T, E, X, u16);
     struct mk_scan_in in = mk_scan_inputs(c, lp, a, reset, B, L);
+    in.out16 = y16;
     if (s && L == 1) { /* the step: dt_proj inside the scan, one kernel fewer (scan.h) */
         in.x_dt = a->xdbl;
         in.W_dt = lp->dt_proj_w;
         in.R = R;
     } else {
-        ops->linear_fwd(a->delta, a->xdbl, X, lp->dt_proj_w, NULL, T, R, E);
+        ops->linear_fwd(a->delta, a->xdbl, X, lp->dt_proj_w, NULL, T, R, E, NULL);
     }
-    ops->scan_fwd(a->y, ssm_state, &in);
-    ops->linear_fwd(out, a->y, E, lp->out_proj_w, lp->out_proj_b, T, E, D);
+    ops->scan_fwd(h ? NULL : a->y, ssm_state, &in);
+    ops->linear_fwd(out, h ? NULL : a->y, E, lp->out_proj_w, lp->out_proj_b, T, E, D, y16);
 }
 
 static mk_status check_inputs(const struct mk_model *m, const int32_t *ids,
@@ -74,17 +88,19 @@ static void backbone_ops(struct mk_model *m, const uint8_t *dev_reset, int B, in
     const size_t T = (size_t)B * L;
     const int D = c->d_model;
     struct mk_acts *a = &m->acts;
+    const int h = operands16(m, s, L);
     ops->embedding_fwd(a->set[0].resid, a->ids, m->p.wte, T, D);
     for (int l = 0; l < c->n_layer; l++) {
         struct mk_layer_acts *cur = &a->set[keep ? l : 0];
         const struct mk_layer_acts *prev = &a->set[keep && l > 0 ? l - 1 : 0];
-        ops->add_rmsnorm_fwd(cur->resid, cur->normed, cur->rstd, prev->resid,
-                             l > 0 ? a->mix : NULL, m->p.layer[l].norm_w, T, D, c->norm_eps);
+        ops->add_rmsnorm_fwd(cur->resid, h ? NULL : cur->normed, cur->rstd, prev->resid,
+                             l > 0 ? a->mix : NULL, m->p.layer[l].norm_w, T, D, c->norm_eps,
+                             h ? (uint16_t *)cur->normed : NULL);
         mixer_forward(m, l, cur, a->mix, dev_reset, s, B, L);
     }
     const struct mk_layer_acts *last = &a->set[keep ? c->n_layer - 1 : 0];
     ops->add_rmsnorm_fwd(a->resid_f, a->normed_f, a->rstd_f, last->resid, a->mix, m->p.norm_f,
-                         T, D, c->norm_eps);
+                         T, D, c->norm_eps, NULL);
 }
 
 /* Embedding, the layers and the final norm: leaves normed_f [T, D] in the activations. With
@@ -111,6 +127,7 @@ static mk_status run_backbone(struct mk_model *m, const int32_t *ids, const uint
         m->fwd_B = B;
         m->fwd_L = L;
         m->fwd_has_reset = reset != NULL;
+        m->fwd_operands16 = operands16(m, s, L);
     }
     return MK_OK;
 }
@@ -138,7 +155,7 @@ static mk_status forward(struct mk_model *m, const int32_t *ids, const uint8_t *
         st = mk_head_targets(m, targets, weights, T);
     if (st == MK_OK && logits) {
         ops->linear_fwd(a->logits, a->normed_f, c->d_model, m->p.head, NULL, T, c->d_model,
-                        c->vocab_size);
+                        c->vocab_size, NULL);
         st = ops->download(logits, a->logits, T * (size_t)c->vocab_size * sizeof(float));
     }
     if (st == MK_OK && targets && head_grad)
@@ -253,7 +270,7 @@ static mk_status step_graph(struct mk_model *m, struct mk_state *s, const int32_
         backbone_ops(m, NULL, B, 1, 0, s);
         if (need_head)
             ops->linear_fwd(a->logits, a->normed_f, c->d_model, m->p.head, NULL, (size_t)B,
-                            c->d_model, c->vocab_size);
+                            c->d_model, c->vocab_size, NULL);
         if (greedy)
             ops->argmax_rows(a->targets, a->logits, (size_t)B, c->vocab_size);
         if (ops->graph_end(&s->graph) != MK_OK) { /* kernel by kernel from now on */

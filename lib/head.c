@@ -38,14 +38,14 @@ void mk_head_chunks(struct mk_model *m, size_t T, int grad, int logits_ready)
         const size_t n = T - r0 < rows ? T - r0 : rows;
         if (!(logits_ready && n == T)) /* (a forward that returns them made all T rows) */
             ops->linear_fwd(a->logits, a->normed_f + r0 * D, (int)D, m->p.head, NULL, n, (int)D,
-                            c->vocab_size);
+                            c->vocab_size, NULL);
         ops->cross_entropy(a->losses + r0, grad ? a->logits : NULL, a->logits, a->targets + r0,
                            m->fwd_weighted ? a->weights + r0 : NULL, n, c->vocab_size,
                            m->fwd_weight_sum > 0 ? (float)(1.0 / m->fwd_weight_sum) : 0.0f);
         if (grad)
             ops->linear_bwd(a->dnormed + r0 * D, (int)D, m->g.head, NULL, a->logits,
                             a->normed_f + r0 * D, (int)D, m->p.head, n, (int)D, c->vocab_size,
-                            MK_GRAD_SET, NULL); /* the chunks' rows cover dnormed once */
+                            MK_GRAD_SET, NULL, NULL); /* the chunks' rows cover dnormed once */
     }
 }
 

@@ -201,20 +201,23 @@ static void layout_acts(struct mk_acts *a, struct carver *c, const struct mk_con
     a->ids = (int32_t *)carve(c, T);
     a->targets = (int32_t *)carve(c, T);
     a->reset = (uint8_t *)carve(c, (T + 3) / 4);
+    a->u16 = a->with16 ? (uint16_t *)carve(c, (T * E + 1) / 2) : NULL;
 }
 
 mk_status mk_model_reserve_acts(struct mk_model *m, size_t T, int n_sets, size_t head_rows,
                                 int with_grads)
 {
     struct mk_acts *a = &m->acts;
+    const int with16 = m->bf16_operands;
     if (a->block && T <= a->T && n_sets <= a->n_sets && head_rows <= a->head_rows &&
-        (!with_grads || a->with_grads))
+        (!with_grads || a->with_grads) && (!with16 || a->with16))
         return MK_OK;
     struct mk_acts want = {0};
     want.T = T > a->T ? T : a->T;
     want.n_sets = n_sets > a->n_sets ? n_sets : a->n_sets;
     want.head_rows = head_rows > a->head_rows ? head_rows : a->head_rows;
     want.with_grads = with_grads || a->with_grads;
+    want.with16 = with16 || a->with16;
     want.set = calloc((size_t)want.n_sets, sizeof *want.set);
     if (!want.set)
         return mk_fail(MK_ERR_NOMEM, "out of memory for activation views");

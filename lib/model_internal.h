@@ -36,13 +36,13 @@ struct mk_model_params {
 struct mk_layer_acts {
     float *resid;  /* [T, D]  residual entering the layer's norm (after the add) */
     float *rstd;   /* [T]     1/rms of resid */
-    float *normed; /* [T, D]  norm output, in_proj input */
+    float *normed; /* [T, D]  norm output, in_proj input (in bf16 with bf16 operands) */
     float *xz;     /* [T, 2E] in_proj output: x (conv input) | z (gate) */
     float *u;      /* [T, E]  conv + SiLU output, the scan input (one buffer for all layers:
                     *         backward recomputes it) */
     float *xdbl;   /* [T, R + 2N] x_proj output: dt_raw | B | C */
     float *delta;  /* [T, E]  dt_proj output, bias added inside the scan (shared likewise) */
-    float *y;      /* [T, E]  gated scan output, out_proj input */
+    float *y;      /* [T, E]  gated scan output, out_proj input (likewise) */
 };
 
 /* Activation block: n_sets layer sets (n_layer when training, 1 when only inferring, as
@@ -54,6 +54,8 @@ struct mk_acts {
     int n_sets;            /* layer sets in the block */
     size_t head_rows;      /* rows of logits allocated (0: none; see MK_HEAD_CHUNK_ROWS) */
     int with_grads;        /* backward scratch allocated */
+    int with16;            /* u16 allocated */
+    uint16_t *u16;         /* [T, E] u in bf16, x_proj's input, with bf16 operands (else NULL) */
     struct mk_layer_acts *set; /* [n_sets] */
     float *mix;            /* [T, D] mixer output (consumed by the next add) */
     float *resid_f, *rstd_f, *normed_f; /* final norm: [T, D], [T], [T, D] */
@@ -100,12 +102,16 @@ struct mk_model {
     double fwd_weight_sum; /* sum of the weights of the last forward's non-ignored targets */
     int fwd_weighted;      /* it had per-token loss weights (in acts.weights) */
     int fwd_head_grad;     /* it already took the head's gradient (mk_model_forward_backward) */
+    int fwd_operands16;    /* it kept normed and y in bf16 (bf16_operands, below) */
     struct mk_cpu_lowp *lowp; /* CPU decoding weights in f16 / 8 bits, or NULL (fp32) */
     int bf16_weights;         /* CUDA bf16 mode: the backend keeps bf16 copies of the weight
                                * matrices (lib/precision.c, ops->weights_bf16_*) */
-    int bf16_grads;           /* CUDA bf16 mode: the backward writes the gradients that only
-                               * feed products (dxz, ddelta) in bf16 (grad_write.h), in the
-                               * memory of their fp32 buffers; MK_NO_BF16_GRADS=1: not */
+    int bf16_operands;        /* CUDA bf16 mode: the activations and gradients that only feed
+                               * products are written in bf16 by the ops that make them
+                               * (grad_write.h), in the memory of their fp32 buffers (normed,
+                               * y, dxz, ddelta; u also stays fp32 for the scan, with a bf16
+                               * copy in acts.u16); decoding steps excepted.
+                               * MK_NO_BF16_OPERANDS=1: not */
     unsigned precision_gen;   /* mk_model_set_precision calls so far (struct mk_step_key) */
     /* data-parallel training (lib/dist_buckets.h): when set, the backward calls
      * grad_ready(grad_ready_ctx, l) as soon as layer l's gradients are final, l = n_layer-1

@@ -198,8 +198,8 @@ mk_status mk_model_set_precision(struct mk_model *m, enum mk_precision p)
             return mk_fail(MK_ERR_UNSUPPORTED, "%s weights are a CPU decoding mode (the %s "
                            "backend has fp32 and bf16)", name, m->ops->name);
         mk_status st = m->ops->set_gemm_precision(p == MK_PRECISION_BF16);
-        const char *no16 = getenv("MK_NO_BF16_GRADS");
-        m->bf16_grads = st == MK_OK && p == MK_PRECISION_BF16 && !(no16 && *no16 && *no16 != '0');
+        const char *no16 = getenv("MK_NO_BF16_OPERANDS");
+        m->bf16_operands = st == MK_OK && p == MK_PRECISION_BF16 && !(no16 && *no16 && *no16 != '0');
         return st != MK_OK ? st : cuda_weight_copies(m, p == MK_PRECISION_BF16);
     }
     switch (p) {

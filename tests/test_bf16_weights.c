@@ -1,7 +1,7 @@
 /* test_bf16_weights.c — the bf16 copies of the weight matrices that the CUDA backend keeps in
  * the bf16 mode (kernels/bf16.cu, lib/precision.c). References, none of them the copies:
  *   - the same model with the copies off (MK_NO_BF16_WEIGHTS=1: every product rounds W
- *     itself) and the fp32 activation gradients (MK_NO_BF16_GRADS=1: dxz and ddelta written
+ *     itself) and the fp32 activation gradients (MK_NO_BF16_OPERANDS=1: dxz and ddelta written
  *     in fp32 and rounded by the products, not written in bf16 by the scan and conv1d) for a
  *     forward and its gradients at 2 x 300 rows (>= 512: both round both operands; the same
  *     products, so within 1e-6);
@@ -175,14 +175,14 @@ int main(void)
     }
 
     setenv("MK_NO_BF16_WEIGHTS", "1", 1);
-    setenv("MK_NO_BF16_GRADS", "1", 1);
+    setenv("MK_NO_BF16_OPERANDS", "1", 1);
     struct mk_model *per_call = make(&cfg, MK_PRECISION_BF16, p1);
     unsetenv("MK_NO_BF16_WEIGHTS");
-    unsetenv("MK_NO_BF16_GRADS");
+    unsetenv("MK_NO_BF16_OPERANDS");
     struct mk_model *kept = make(&cfg, MK_PRECISION_BF16, p1);
     ok(kept->bf16_weights, "the bf16 mode registers the weight copies");
-    ok(kept->bf16_grads && !per_call->bf16_grads,
-       "the bf16 mode writes dxz and ddelta in bf16 (not with MK_NO_BF16_GRADS=1)");
+    ok(kept->bf16_operands && !per_call->bf16_operands,
+       "the bf16 mode writes dxz and ddelta in bf16 (not with MK_NO_BF16_OPERANDS=1)");
     struct mk_state *s1 = NULL, *s16 = NULL;
     if (mk_state_create(&s1, kept, 1) != MK_OK || mk_state_create(&s16, kept, BSTEP) != MK_OK)
         bail_out("%s", mk_last_error());
@@ -195,7 +195,7 @@ int main(void)
     mk_state_free(s1), mk_state_free(s16);
     if (mk_model_set_precision(kept, MK_PRECISION_FP32) != MK_OK)
         bail_out("%s", mk_last_error());
-    ok(!kept->bf16_weights && !kept->bf16_grads, "the fp32 mode drops the copies and the bf16 gradients");
+    ok(!kept->bf16_weights && !kept->bf16_operands, "the fp32 mode drops the copies and the bf16 gradients");
     mk_model_free(kept);
     mk_model_free(per_call);
     for (int i = 0; i < 2; i++)

@@ -68,6 +68,22 @@ static double cmp(const void *d, const float *ref, size_t n)
     return mr > 0 ? md / mr : md;
 }
 
+/* The same over n bf16 values (both sides converted to float) */
+static double cmp16(const void *d, const uint16_t *ref, size_t n)
+{
+    uint16_t *g = malloc((n ? n : 1) * sizeof *g);
+    if (gpu->download(g, d, n * sizeof *g))
+        bail_out("download: %s", mk_last_error());
+    double md = 0, mr = 0;
+    for (size_t i = 0; i < n; i++) {
+        double r = mk_float_of_bf16(ref[i]), e = fabs(mk_float_of_bf16(g[i]) - r);
+        md = e == e && e <= md ? md : e == e ? e : INFINITY;
+        mr = fabs(r) > mr ? fabs(r) : mr;
+    }
+    free(g);
+    return mr > 0 ? md / mr : md;
+}
+
 static void check(const char *what, double err, double tol)
 {
     ok(err <= tol, "%s: err %.3g (tol %.0e)", what, err, tol);
@@ -110,8 +126,12 @@ static void test_rmsnorm(size_t T, int D, int with_x)
     float *d_rin = dev(rin, n * 4), *d_x = dev(x, n * 4), *d_w = dev(w, D * 4);
     float *d_rout = dev(rout, n * 4), *d_normed = dev(normed, n * 4), *d_rstd = dev(rstd, T * 4);
     float *d_dn = dev(dn, n * 4), *d_dres = dev(dres, n * 4), *d_dw = dev(dw, D * 4);
-    cpu->add_rmsnorm_fwd(rout, normed, rstd, rin, x, w, T, D, 1e-5f);
-    gpu->add_rmsnorm_fwd(d_rout, d_normed, d_rstd, d_rin, d_x, d_w, T, D, 1e-5f);
+    cpu->add_rmsnorm_fwd(rout, normed, rstd, rin, x, w, T, D, 1e-5f, NULL);
+    gpu->add_rmsnorm_fwd(d_rout, d_normed, d_rstd, d_rin, d_x, d_w, T, D, 1e-5f, NULL);
+    uint16_t *n16 = calloc(n, 2), *d_n16 = dev(n16, n * 2); /* normed in bf16 instead */
+    float *d_rout2 = dev(rout, n * 4), *d_rstd2 = dev(rstd, T * 4);
+    cpu->add_rmsnorm_fwd(rout, NULL, rstd, rin, x, w, T, D, 1e-5f, n16);
+    gpu->add_rmsnorm_fwd(d_rout2, NULL, d_rstd2, d_rin, d_x, d_w, T, D, 1e-5f, d_n16);
     cpu->rmsnorm_bwd(dres, dw, dn, rout, rstd, w, T, D);
     gpu->rmsnorm_bwd(d_dres, d_dw, d_dn, d_rout, d_rstd, d_w, T, D);
     synced("rmsnorm");
@@ -120,6 +140,9 @@ static void test_rmsnorm(size_t T, int D, int with_x)
     diag("%s", name);
     check("  resid_out", cmp(d_rout, rout, n), 1e-6); /* fp32: a few ulp */
     check("  normed", cmp(d_normed, normed, n), 1e-5);
+    check("  normed16 (normed in bf16 instead; grad16 above)", cmp16(d_n16, n16, n), 4e-3);
+    free(n16);
+    gpu->free(d_n16), gpu->free(d_rout2), gpu->free(d_rstd2);
     check("  rstd", cmp(d_rstd, rstd, T), 1e-5);
     check("  dresid", cmp(d_dres, dres, n), 1e-5);
     check("  dw", cmp(d_dw, dw, D), 1e-5);
@@ -129,24 +152,9 @@ static void test_rmsnorm(size_t T, int D, int with_x)
     gpu->free(d_rstd), gpu->free(d_dn), gpu->free(d_dres), gpu->free(d_dw);
 }
 
-/* The same over n bf16 values (both sides converted to float) */
-static double cmp16(const void *d, const uint16_t *ref, size_t n)
-{
-    uint16_t *g = malloc((n ? n : 1) * sizeof *g);
-    if (gpu->download(g, d, n * sizeof *g))
-        bail_out("download: %s", mk_last_error());
-    double md = 0, mr = 0;
-    for (size_t i = 0; i < n; i++) {
-        double r = mk_float_of_bf16(ref[i]), e = fabs(mk_float_of_bf16(g[i]) - r);
-        md = e == e && e <= md ? md : e == e ? e : INFINITY;
-        mr = fabs(r) > mr ? fabs(r) : mr;
-    }
-    free(g);
-    return mr > 0 ? md / mr : md;
-}
-
-/* With grad16 the backward ops below take or write their activation gradient in bf16
- * (linear_bwd's dout16, conv1d_bwd's dx16, scan_bwd's ddelta16 / dz16; grad_write.h): both
+/* With grad16 the ops below take or write the operands of products in bf16 (linear_fwd's and
+ * linear_bwd's in16, dout16, conv1d_fwd's out16 and conv1d_bwd's dx16, scan_fwd's out16 and
+ * scan_bwd's ddelta16 / dz16; grad_write.h): both
  * sides round the same fp32 values, which may differ in their last bits, so a value may land
  * one bf16 step (2^-8 of it) away: 4e-3. */
 static int grad16;
@@ -177,30 +185,29 @@ static void test_linear(size_t M, int K, int N, int ld_in, int ld_din, int with_
     float *d_bias = dev(bias, N * 4), *d_out = dev(out, M * N * 4), *d_dout = dev(dout, M * N * 4);
     float *d_din = dev(din, M * ld_din * 4), *d_dW = dev(dW, (size_t)N * K * 4);
     float *d_db = dev(db, N * 4);
-    cpu->linear_fwd(out, in, ld_in, W, bias, M, K, N);
-    gpu->linear_fwd(d_out, d_in, ld_in, d_W, d_bias, M, K, N);
-    uint16_t *dout16 = grad16 ? malloc(M * N * sizeof *dout16) : NULL;
+    /* grad16: dout and in as bf16 only ([M, N] and [M, K] contiguous) */
+    uint16_t *dout16 = grad16 ? malloc(M * N * 2) : NULL, *in16 = grad16 ? malloc(M * K * 2) : NULL;
     for (size_t i = 0; dout16 && i < M * N; i++)
         dout16[i] = mk_bf16_of(dout[i]);
-    uint16_t *d_dout16 = dev(dout16, M * N * sizeof *dout16);
-    cpu->linear_bwd(din, ld_din, dW, db, dout16 ? NULL : dout, in, ld_in, W, M, K, N, grad_mode,
-                    dout16);
-    gpu->linear_bwd(d_din, ld_din, d_dW, d_db, d_dout16 ? NULL : d_dout, d_in, ld_in, d_W, M, K,
-                    N, grad_mode, d_dout16);
+    for (size_t i = 0; in16 && i < M * K; i++)
+        in16[i] = mk_bf16_of(in[i / K * ld_in + i % K]);
+    uint16_t *d_dout16 = dev(dout16, M * N * 2), *d_in16 = dev(in16, M * K * 2);
+    const float *in_h = in16 ? NULL : in, *in_d = in16 ? NULL : d_in;
+    cpu->linear_fwd(out, in_h, ld_in, W, bias, M, K, N, in16);
+    gpu->linear_fwd(d_out, in_d, ld_in, d_W, d_bias, M, K, N, d_in16);
+    cpu->linear_bwd(din, ld_din, dW, db, dout16 ? NULL : dout, in_h, ld_in, W, M, K, N,
+                    grad_mode, dout16, in16);
+    gpu->linear_bwd(d_din, ld_din, d_dW, d_db, d_dout16 ? NULL : d_dout, in_d, ld_in, d_W, M, K,
+                    N, grad_mode, d_dout16, d_in16);
     synced("linear");
     if (bf16 && gpu->set_gemm_precision(0))
         bail_out("set_gemm_precision: %s", mk_last_error());
     diag("linear M=%zu K=%d N=%d ld_in=%d ld_din=%d bias=%d gemm=%s din %s%s", M, K, N, ld_in,
-         ld_din, with_bias, bf16 ? "bf16" : "fp32", mode_name(), grad16 ? ", dout16" : "");
+         ld_din, with_bias, bf16 ? "bf16" : "fp32", mode_name(), grad16 ? ", in16, dout16" : "");
     check("  out", cmp(d_out, out, M * N), tol);
     check("  din", cmp(d_din, din, M * ld_din), tol);
-    if (grad16) { /* products of dout16: dW and dbias too */
-        check("  dW", cmp(d_dW, dW, (size_t)N * K), tol);
-        if (with_bias)
-            check("  dbias", cmp(d_db, db, N), tol);
-    }
-    free(dout16);
-    gpu->free(d_dout16);
+    free(dout16), free(in16);
+    gpu->free(d_dout16), gpu->free(d_in16);
     check("  dW", cmp(d_dW, dW, (size_t)N * K), tol);
     if (with_bias) /* a column sum of dout, no GEMM: fp32 in both modes */
         check("  dbias", cmp(d_db, db, N), 1e-5);
@@ -231,8 +238,9 @@ static void test_conv1d(int B, int L, int E, int K, int with_state, int rst)
     float *d_dout = dev(dout, n * 4), *d_dx = dev(dx, nx * 4);
     float *d_dw = dev(dw, (size_t)E * K * 4), *d_db = dev(db, E * 4);
     uint8_t *d_reset = dev(reset, (size_t)B * L);
-    cpu->conv1d_fwd(out, st, x, ld, w, bias, reset, B, L, E, K);
-    gpu->conv1d_fwd(d_out, d_st, d_x, ld, d_w, d_bias, d_reset, B, L, E, K);
+    uint16_t *o16 = grad16 ? calloc(n, 2) : NULL, *d_o16 = dev(o16, n * 2);
+    cpu->conv1d_fwd(out, st, x, ld, w, bias, reset, B, L, E, K, o16);
+    gpu->conv1d_fwd(d_out, d_st, d_x, ld, d_w, d_bias, d_reset, B, L, E, K, d_o16);
     uint16_t *dx16 = grad16 ? calloc(nx, sizeof *dx16) : NULL, *d_dx16 = dev(dx16, nx * 2);
     cpu->conv1d_bwd(dx16 ? NULL : dx, ld, dw, db, dout, st0, x, ld, w, bias, reset, B, L, E, K,
                     grad_mode, dx16);
@@ -242,6 +250,10 @@ static void test_conv1d(int B, int L, int E, int K, int with_state, int rst)
     diag("conv1d B=%d L=%d E=%d K=%d state=%d reset=%d dx %s", B, L, E, K, with_state, rst,
          dx16 ? "bf16" : mode_name());
     check("  out", cmp(d_out, out, n), 1e-5); /* K-term sums, fp32 */
+    if (o16)
+        check("  out16 (out also in bf16)", cmp16(d_o16, o16, n), 4e-3);
+    free(o16);
+    gpu->free(d_o16);
     if (with_state)
         check("  state", cmp(d_st, st, ns), 0);
     if (dx16)
@@ -291,24 +303,32 @@ static void test_scan(int B, int L, int E, int N, int with_z, int with_state, in
     float *d_ds0 = dev(ds0, ns * 4);
 
     struct mk_scan_in in = {u, delta, db_, Alog, xbc + R, xbc + R + N, Dsk, z, reset,
-                            B, L, E, N, ldbc, ldz, NULL, NULL, 0};
+                            B, L, E, N, ldbc, ldz, NULL, NULL, 0, NULL};
     struct mk_scan_in din = {d_u, d_delta, d_db, d_Alog, d_xbc + R, d_xbc + R + N, d_Dsk, d_z,
-                             d_reset, B, L, E, N, ldbc, ldz, NULL, NULL, 0};
+                             d_reset, B, L, E, N, ldbc, ldz, NULL, NULL, 0, NULL};
     uint16_t *dd16 = grad16 ? calloc(n, 2) : NULL, *dz16 = grad16 && z ? calloc(nz, 2) : NULL;
     uint16_t *d_dd16 = dev(dd16, n * 2), *d_dz16 = dev(dz16, nz * 2);
     struct mk_scan_grad g = {du,  dd16 ? NULL : ddl, ddb, dAl, dBC + R, dBC + R + N, dD,
                              dz16 ? NULL : dz, ds0, grad_mode, dd16, dz16};
     struct mk_scan_grad dg = {d_du, dd16 ? NULL : d_ddl, d_ddb, d_dAl, d_dBC + R, d_dBC + R + N,
                               d_dD, dz16 ? NULL : d_dz, d_ds0, grad_mode, d_dd16, d_dz16};
-    cpu->scan_fwd(out, st, &in);
-    gpu->scan_fwd(d_out, d_st, &din);
+    uint16_t *o16 = grad16 ? calloc(n, 2) : NULL, *d_o16 = dev(o16, n * 2);
+    in.out16 = o16, din.out16 = d_o16; /* out in bf16 instead */
+    cpu->scan_fwd(o16 ? NULL : out, st, &in);
+    gpu->scan_fwd(o16 ? NULL : d_out, d_st, &din);
+    in.out16 = din.out16 = NULL;
     cpu->scan_bwd(&g, dout, st0, &in);
     gpu->scan_bwd(&dg, d_dout, d_st0, &din);
     synced("scan");
     diag("scan B=%d L=%d E=%d N=%d z=%d state=%d reset=%d du/ddelta/dz %s%s", B, L, E, N, with_z,
          with_state, rst, mode_name(), grad16 ? ", ddelta and dz in bf16" : "");
     /* fp32 recurrences over L steps in a different association (chunked): relative 1e-4 */
-    check("  out", cmp(d_out, out, n), 1e-4);
+    if (o16)
+        check("  out16", cmp16(d_o16, o16, n), 4e-3);
+    else
+        check("  out", cmp(d_out, out, n), 1e-4);
+    free(o16);
+    gpu->free(d_o16);
     if (with_state)
         check("  state out", cmp(d_st, st, ns), 1e-4);
     check("  du", cmp(d_du, du, n), 1e-4);
@@ -354,11 +374,11 @@ static void test_scan_step_dt(int B, int E, int N, int R)
     float *d_W = dev(W, (size_t)E * R * 4), *d_z = dev(z, (size_t)B * ldz * 4);
     float *d_Alog = dev(Alog, (size_t)E * N * 4), *d_db = dev(db_, E * 4);
     float *d_Dsk = dev(Dsk, E * 4), *d_st = dev(st, ns * 4), *d_out = dev(out, n * 4);
-    cpu->linear_fwd(delta, xbc, ldbc, W, NULL, (size_t)B, R, E);
+    cpu->linear_fwd(delta, xbc, ldbc, W, NULL, (size_t)B, R, E, NULL);
     struct mk_scan_in in = {u, delta, db_, Alog, xbc + R, xbc + R + N, Dsk, z, NULL,
-                            B, 1, E, N, ldbc, ldz, NULL, NULL, 0};
+                            B, 1, E, N, ldbc, ldz, NULL, NULL, 0, NULL};
     struct mk_scan_in din = {d_u, NULL, d_db, d_Alog, d_xbc + R, d_xbc + R + N, d_Dsk, d_z, NULL,
-                             B, 1, E, N, ldbc, ldz, d_xbc, d_W, R};
+                             B, 1, E, N, ldbc, ldz, d_xbc, d_W, R, NULL};
     cpu->scan_fwd(out, st, &in);
     gpu->scan_fwd(d_out, d_st, &din);
     synced("scan step with dt_proj");
@@ -520,8 +540,10 @@ int main(void)
     test_scan(3, 70, 130, 5, 0, 0, 0);
     test_scan(2, 100, 48, 64, 1, 1, 0);
     test_scan(4, 1000, 200, 16, 1, 1, 300);
-    /* ... and in bf16 where they only feed products (the model's bf16 mode) */
+    /* ... and in bf16 where they only feed products (the model's bf16 mode), forward operands
+     * too (normed16 in every test_rmsnorm) */
     grad16 = 1;
+    test_linear(300, 768, 1536, 768, 768, 0, 1);
     test_linear(1000, 64, 200, 64, 70, 1, 1);
     test_linear(77, 96, 80, 130, 150, 1, 0); /* fp32 mode: products of dout16 in bf16 still */
     test_conv1d(2, 300, 70, 4, 1, 13);

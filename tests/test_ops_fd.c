@@ -175,7 +175,7 @@ static double rms_f(void *p)
 {
     struct rms_ctx *c = p;
     mk_refd_add_rmsnorm_fwd(c->resid_out, c->normed, c->rstd, c->resid_in, c->x, c->w, c->T,
-                            c->D, 1e-5f);
+                            c->D, 1e-5f, NULL);
     size_t n = c->T * c->D;
     return dot(c->wn, c->normed, n) + dot(c->wr, c->resid_out, n);
 }
@@ -199,6 +199,12 @@ static void test_rmsnorm(size_t T, int D, int with_x, size_t samples)
     char what[96];
     snprintf(what, sizeof what, "add_rmsnorm T=%zu D=%d%s", T, D, with_x ? "" : " x=NULL");
     fd_check(what, rms_f, &c, v, with_x ? 3 : 2, samples);
+    rms_f(&c); /* normed of the unperturbed inputs, then the same in bf16 instead */
+    uint16_t *n16 = xcalloc(n, sizeof *n16);
+    double *nd = copy_new(c.normed, n);
+    mk_refd_add_rmsnorm_fwd(c.resid_out, NULL, c.rstd, c.resid_in, c.x, c.w, T, D, 1e-5f, n16);
+    ok(bf16_matches(n16, nd, T, D, 0, D), "%s: normed16 == bf16(normed)", what);
+    free(n16), free(nd);
     free(c.resid_in), free(c.x), free(c.w), free(c.resid_out), free(c.normed), free(c.rstd);
     free(c.wn), free(c.wr), free(dres), free(dw);
 }
@@ -214,7 +220,7 @@ struct lin_ctx {
 static double lin_f(void *p)
 {
     struct lin_ctx *c = p;
-    mk_refd_linear_fwd(c->out, c->in, c->ld_in, c->W, c->bias, c->M, c->K, c->N);
+    mk_refd_linear_fwd(c->out, c->in, c->ld_in, c->W, c->bias, c->M, c->K, c->N, NULL);
     return dot(c->wout, c->out, c->M * c->N);
 }
 
@@ -227,7 +233,7 @@ static void test_linear(size_t M, int K, int N, int ld_in, int ld_din, int with_
                         rand_new(M * N, -1, 1), M, K, N, ld_in};
     double *din = grad_new(M * ld_din), *dW = grad_new((size_t)N * K), *db = grad_new(N);
     mk_refd_linear_bwd(with_din ? din : NULL, ld_din, dW, with_bias ? db : NULL, c.wout, c.in,
-                       ld_in, c.W, M, K, N, MK_GRAD_ADD, NULL);
+                       ld_in, c.W, M, K, N, MK_GRAD_ADD, NULL, NULL);
     grad_take(din, M * ld_din);
     grad_take(dW, (size_t)N * K);
     grad_take(db, N);
@@ -255,7 +261,7 @@ static void test_linear(size_t M, int K, int N, int ld_in, int ld_din, int with_
         double *set = rand_new(M * ld_din, -1, 1), *old = copy_new(set, M * ld_din);
         double *dW2 = grad_new((size_t)N * K);
         mk_refd_linear_bwd(set, ld_din, dW2, NULL, c.wout, c.in, ld_in, c.W, M, K, N,
-                           MK_GRAD_SET, NULL);
+                           MK_GRAD_SET, NULL, NULL);
         ok(set_matches(set, old, din, M, ld_din, 0, K), "%s: din set == din added", what);
         /* dout as bf16 (dout NULL): the same as the product of those values given as dout */
         uint16_t *g16 = xcalloc(M * N, sizeof *g16);
@@ -265,11 +271,26 @@ static void test_linear(size_t M, int K, int N, int ld_in, int ld_din, int with_
         for (size_t i = 0; i < M * (size_t)N; i++)
             g[i] = mk_float_of_bf16(g16[i] = mk_bf16_of((float)c.wout[i]));
         mk_refd_linear_bwd(d1, ld_din, w1, NULL, g, c.in, ld_in, c.W, M, K, N, MK_GRAD_SET,
-                           NULL);
+                           NULL, NULL);
         mk_refd_linear_bwd(d2, ld_din, w2, NULL, NULL, c.in, ld_in, c.W, M, K, N, MK_GRAD_SET,
-                           g16);
+                           g16, NULL);
         ok(!memcmp(d1, d2, M * ld_din * sizeof *d1) && !memcmp(w1, w2, (size_t)N * K * sizeof *w1),
            "%s: dout16 (no dout) == its values as dout", what);
+        /* in as bf16 ([M, K] contiguous, no in): the same as its values given as in */
+        uint16_t *x16 = xcalloc(M * K, sizeof *x16);
+        double *xv = xcalloc(M * K, sizeof *xv), *o1 = xcalloc(M * N, sizeof *o1);
+        double *o2 = xcalloc(M * N, sizeof *o2);
+        for (size_t i = 0; i < M * (size_t)K; i++)
+            xv[i] = mk_float_of_bf16(x16[i] = mk_bf16_of((float)c.in[i / K * ld_in + i % K]));
+        mk_refd_linear_fwd(o1, xv, K, c.W, c.bias, M, K, N, NULL);
+        mk_refd_linear_fwd(o2, NULL, K, c.W, c.bias, M, K, N, x16);
+        mk_refd_linear_bwd(d1, ld_din, w1, NULL, c.wout, xv, K, c.W, M, K, N, MK_GRAD_SET, NULL,
+                           NULL);
+        mk_refd_linear_bwd(d2, ld_din, w2, NULL, c.wout, NULL, K, c.W, M, K, N, MK_GRAD_SET, NULL,
+                           x16);
+        ok(!memcmp(o1, o2, M * N * sizeof *o1) && !memcmp(w1, w2, (size_t)N * K * sizeof *w1),
+           "%s: in16 (no in) == its values as in, forward and dW", what);
+        free(x16), free(xv), free(o1), free(o2);
         free(set), free(old), free(dW2), free(g16), free(g), free(d1), free(d2), free(w1);
         free(w2);
     }
@@ -292,7 +313,7 @@ static double conv_f(void *p)
     if (c->state0)
         memcpy(c->state, c->state0, ns * sizeof *c->state);
     mk_refd_conv1d_fwd(c->out, c->state0 ? c->state : NULL, c->x, c->ld_x, c->w, c->bias,
-                       c->reset, c->B, c->L, c->E, c->K);
+                       c->reset, c->B, c->L, c->E, c->K, NULL);
     return dot(c->wout, c->out, (size_t)c->B * c->L * c->E);
 }
 
@@ -328,6 +349,13 @@ static void test_conv1d(int B, int L, int E, int K, int with_bias, int with_stat
     snprintf(what, sizeof what, "conv1d B=%d L=%d E=%d K=%d%s%s%s", B, L, E, K,
              with_bias ? " bias" : "", with_state ? " state" : "", with_reset ? " reset" : "");
     fd_check(what, conv_f, &c, v, nv, samples);
+    uint16_t *o16 = xcalloc(no, sizeof *o16);
+    if (c.state0)
+        memcpy(c.state, c.state0, ns * sizeof *c.state);
+    mk_refd_conv1d_fwd(c.out, c.state0 ? c.state : NULL, c.x, ld, c.w, c.bias, c.reset, B, L, E,
+                       K, o16);
+    ok(bf16_matches(o16, c.out, (size_t)B * L, E, 0, E), "%s: out16 == bf16(out)", what);
+    free(o16);
     double *set = rand_new(nx, -1, 1), *old = copy_new(set, nx), *dw2 = grad_new((size_t)E * K);
     mk_refd_conv1d_bwd(set, ld, dw2, NULL, c.wout, c.state0, c.x, ld, c.w, c.bias, c.reset, B,
                        L, E, K, MK_GRAD_SET, NULL);
@@ -401,7 +429,7 @@ static void test_scan(const struct scan_case *sc)
     }
     c.in = (struct mk_scan_in){c.u, c.delta, c.dbias, c.A_log, c.xdbl + R, c.xdbl + R + N,
                                c.Dskip, sc->with_z ? c.xz + E : NULL, reset, B, L, E, N,
-                               ldbc, 2 * E, NULL, NULL, 0};
+                               ldbc, 2 * E, NULL, NULL, 0, NULL};
 
     double *du = grad_new(nbe), *ddelta = grad_new(nbe), *ddb = grad_new(E);
     double *dA = grad_new((size_t)E * N), *dxdbl = grad_new(nxd), *dD = grad_new(E);
@@ -430,6 +458,16 @@ static void test_scan(const struct scan_case *sc)
              sc->with_z ? " z" : "", sc->with_state ? " state" : "",
              sc->with_reset ? " reset" : "");
     fd_check(what, scan_f, &c, v, nv, sc->samples);
+    scan_f(&c); /* out of the unperturbed inputs, then the same in bf16 instead */
+    uint16_t *o16 = xcalloc(nbe, sizeof *o16);
+    double *od0 = copy_new(c.out, nbe);
+    c.in.out16 = o16;
+    if (c.state0)
+        memcpy(c.state, c.state0, nst * sizeof *c.state);
+    mk_refd_scan_fwd(NULL, c.state0 ? c.state : NULL, &c.in);
+    c.in.out16 = NULL;
+    ok(bf16_matches(o16, od0, (size_t)B * L, E, 0, E), "%s: out16 == bf16(out)", what);
+    free(o16), free(od0);
 
     /* du, ddelta, dz set over random values */
     double *su = rand_new(nbe, -1, 1), *sd = rand_new(nbe, -1, 1), *sz = rand_new(nxz, -1, 1);
