@@ -50,38 +50,43 @@ static void *dev(const void *h, size_t bytes)
     return d;
 }
 
-/* max|download(d) - ref| / max|ref| over n floats; NaN anywhere fails */
-static double cmp(const void *d, const float *ref, size_t n)
+/* max|got - ref| / max|ref| over n floats; NaN anywhere fails */
+static double max_rel(const float *got, const float *ref, size_t n)
 {
-    float *g = malloc((n ? n : 1) * sizeof *g);
-    if (gpu->download(g, d, n * sizeof *g))
-        bail_out("download: %s", mk_last_error());
     double md = 0, mr = 0;
     for (size_t i = 0; i < n; i++) {
-        double e = fabs((double)g[i] - ref[i]);
+        double e = fabs((double)got[i] - ref[i]);
         if (!(e == e))
             md = INFINITY;
         md = e > md ? e : md;
         mr = fabs(ref[i]) > mr ? fabs(ref[i]) : mr;
     }
-    free(g);
     return mr > 0 ? md / mr : md;
+}
+
+/* max_rel of download(d) against ref, n floats */
+static double cmp(const void *d, const float *ref, size_t n)
+{
+    float *g = malloc((n ? n : 1) * sizeof *g);
+    if (gpu->download(g, d, n * sizeof *g))
+        bail_out("download: %s", mk_last_error());
+    double e = max_rel(g, ref, n);
+    free(g);
+    return e;
 }
 
 /* The same over n bf16 values (both sides converted to float) */
 static double cmp16(const void *d, const uint16_t *ref, size_t n)
 {
     uint16_t *g = malloc((n ? n : 1) * sizeof *g);
+    float *gf = malloc((n ? n : 1) * sizeof *gf), *rf = malloc((n ? n : 1) * sizeof *rf);
     if (gpu->download(g, d, n * sizeof *g))
         bail_out("download: %s", mk_last_error());
-    double md = 0, mr = 0;
-    for (size_t i = 0; i < n; i++) {
-        double r = mk_float_of_bf16(ref[i]), e = fabs(mk_float_of_bf16(g[i]) - r);
-        md = e == e && e <= md ? md : e == e ? e : INFINITY;
-        mr = fabs(r) > mr ? fabs(r) : mr;
-    }
-    free(g);
-    return mr > 0 ? md / mr : md;
+    for (size_t i = 0; i < n; i++)
+        gf[i] = mk_float_of_bf16(g[i]), rf[i] = mk_float_of_bf16(ref[i]);
+    double e = max_rel(gf, rf, n);
+    free(g), free(gf), free(rf);
+    return e;
 }
 
 static void check(const char *what, double err, double tol)
@@ -150,6 +155,16 @@ static void test_rmsnorm(size_t T, int D, int with_x)
     free(dw);
     gpu->free(d_rin), gpu->free(d_x), gpu->free(d_w), gpu->free(d_rout), gpu->free(d_normed);
     gpu->free(d_rstd), gpu->free(d_dn), gpu->free(d_dres), gpu->free(d_dw);
+}
+
+/* Check an output the op wrote in bf16 (h16 not NULL: against h16, 4e-3 as below) or in
+ * fp32 (against h within tol), n values; `what` names it (" (bf16)" added for the first) */
+static void check_out(const char *what, const void *d16, const uint16_t *h16, const void *d,
+                      const float *h, size_t n, double tol)
+{
+    char name[128];
+    snprintf(name, sizeof name, "  %s%s", what, h16 ? " (bf16)" : "");
+    check(name, h16 ? cmp16(d16, h16, n) : cmp(d, h, n), h16 ? 4e-3 : tol);
 }
 
 /* With grad16 the ops below take or write the operands of products in bf16 (linear_fwd's and
@@ -256,10 +271,7 @@ static void test_conv1d(int B, int L, int E, int K, int with_state, int rst)
     gpu->free(d_o16);
     if (with_state)
         check("  state", cmp(d_st, st, ns), 0);
-    if (dx16)
-        check("  dx16 (and the untouched z half)", cmp16(d_dx16, dx16, nx), 4e-3);
-    else
-        check("  dx", cmp(d_dx, dx, nx), 1e-5);
+    check_out("dx (and the untouched z half)", d_dx16, dx16, d_dx, dx, nx, 1e-5);
     free(dx16);
     gpu->free(d_dx16);
     check("  dw", cmp(d_dw, dw, (size_t)E * K), 1e-5);
@@ -323,27 +335,19 @@ static void test_scan(int B, int L, int E, int N, int with_z, int with_state, in
     diag("scan B=%d L=%d E=%d N=%d z=%d state=%d reset=%d du/ddelta/dz %s%s", B, L, E, N, with_z,
          with_state, rst, mode_name(), grad16 ? ", ddelta and dz in bf16" : "");
     /* fp32 recurrences over L steps in a different association (chunked): relative 1e-4 */
-    if (o16)
-        check("  out16", cmp16(d_o16, o16, n), 4e-3);
-    else
-        check("  out", cmp(d_out, out, n), 1e-4);
+    check_out("out", d_o16, o16, d_out, out, n, 1e-4);
     free(o16);
     gpu->free(d_o16);
     if (with_state)
         check("  state out", cmp(d_st, st, ns), 1e-4);
     check("  du", cmp(d_du, du, n), 1e-4);
-    if (dd16)
-        check("  ddelta16", cmp16(d_dd16, dd16, n), 4e-3);
-    else
-        check("  ddelta", cmp(d_ddl, ddl, n), 1e-4);
+    check_out("ddelta", d_dd16, dd16, d_ddl, ddl, n, 1e-4);
     check("  ddelta_bias", cmp(d_ddb, ddb, E), 1e-4);
     check("  dA_log", cmp(d_dAl, dAl, nA), 1e-4);
     check("  dB, dC (and the untouched dt columns)", cmp(d_dBC, dBC, nbc), 1e-4);
     check("  dD", cmp(d_dD, dD, E), 1e-4);
-    if (dz16)
-        check("  dz16 (and the untouched x half)", cmp16(d_dz16, dz16, nz), 4e-3);
-    else if (with_z)
-        check("  dz (and the untouched x half)", cmp(d_dz, dz, nz), 1e-4);
+    if (with_z)
+        check_out("dz (and the untouched x half)", d_dz16, dz16, d_dz, dz, nz, 1e-4);
     free(dd16), free(dz16);
     gpu->free(d_dd16), gpu->free(d_dz16);
     if (with_state)
