@@ -4,7 +4,8 @@
  * ((m1,s1) + (m2,s2) = (M, s1 e^(m1-M) + s2 e^(m2-M)), M = max(m1, m2)); a second read writes
  *   dlogits[v] = w dscale (exp(l[v] - M) / S - [v == y]),   loss = w (M + log S - l[y]),
  * with w the token's weight (1 without weights).
- * dlogits may alias logits: each element is read and then written by the same thread.
+ * dlogits may alias logits: each element is read and then written by the same thread. With
+ * dlogits16 the gradient is written in bf16 there instead.
  * Rows whose length is a multiple of 4 (V = 50280) are read and written as float4, one online
  * update per four values: M4 = max(m, the four); s = s e^(m - M4) + sum e^(l - M4).
  */
@@ -50,14 +51,33 @@ __device__ __forceinline__ void lse_row(const float *row, int V, float &m, float
     }
 }
 
+/* four gradient values at 4 v .. 4 v + 3, or one at v, in fp32 or bf16 */
+__device__ __forceinline__ void store4(float *d, int v, float4 x)
+{
+    ((float4 *)d)[v] = x;
+}
+__device__ __forceinline__ void store4(__nv_bfloat16 *d, int v, float4 x)
+{
+    __nv_bfloat162 *p = (__nv_bfloat162 *)d + 2 * v;
+    p[0] = __floats2bfloat162_rn(x.x, x.y);
+    p[1] = __floats2bfloat162_rn(x.z, x.w);
+}
+__device__ __forceinline__ void store1(float *d, int v, float x)
+{
+    d[v] = x;
+}
+__device__ __forceinline__ void store1(__nv_bfloat16 *d, int v, float x)
+{
+    d[v] = __float2bfloat16(x);
+}
+
 /* dlogits[v] = e^(l[v] - m) k - [v == y] ds over the row, VEC values per step */
-template <int VEC>
-__device__ __forceinline__ void grad_row(float *drow, const float *row, int V, int y, float m,
+template <int VEC, typename TD>
+__device__ __forceinline__ void grad_row(TD *drow, const float *row, int V, int y, float m,
                                          float k, float ds)
 {
     if (VEC == 4) {
         const float4 *r4 = (const float4 *)row;
-        float4 *d4 = (float4 *)drow;
         for (int v = threadIdx.x; v < V / 4; v += blockDim.x) {
             const float4 l = r4[v];
             float4 d = make_float4(expf(l.x - m) * k, expf(l.y - m) * k, expf(l.z - m) * k,
@@ -69,16 +89,16 @@ __device__ __forceinline__ void grad_row(float *drow, const float *row, int V, i
                 d.z -= j == 2 ? ds : 0.0f;
                 d.w -= j == 3 ? ds : 0.0f;
             }
-            d4[v] = d;
+            store4(drow, v, d);
         }
     } else {
         for (int v = threadIdx.x; v < V; v += blockDim.x)
-            drow[v] = expf(row[v] - m) * k - (v == y ? ds : 0.0f);
+            store1(drow, v, expf(row[v] - m) * k - (v == y ? ds : 0.0f));
     }
 }
 
-template <int VEC>
-__global__ void cross_entropy_kernel(float *loss, float *dlogits, const float *logits,
+template <int VEC, typename TD>
+__global__ void cross_entropy_kernel(float *loss, TD *dlogits, const float *logits,
                                      const int32_t *targets, const float *weights, int V,
                                      float dscale)
 {
@@ -90,7 +110,7 @@ __global__ void cross_entropy_kernel(float *loss, float *dlogits, const float *l
             loss[t] = 0.0f;
         if (dlogits)
             for (int v = threadIdx.x; v < V; v += blockDim.x)
-                dlogits[o + v] = 0.0f;
+                store1(dlogits + o, v, 0.0f);
         return;
     }
     float m = -INFINITY, s = 0.0f;
@@ -114,21 +134,34 @@ __global__ void cross_entropy_kernel(float *loss, float *dlogits, const float *l
         loss[t] = w * (m + logf(s) - ly);
     if (!dlogits)
         return;
-    grad_row<VEC>(dlogits + o, logits + o, V, y, m, ds / s, ds);
+    grad_row<VEC, TD>(dlogits + o, logits + o, V, y, m, ds / s, ds);
+}
+
+template <typename TD>
+static void cross_entropy_launch(float *loss, TD *dlogits, const float *logits,
+                                 const int32_t *targets, const float *weights, size_t T, int V,
+                                 float dscale)
+{
+    const bool vec = V % 4 == 0 && (uintptr_t)logits % 16 == 0 &&
+                     (uintptr_t)dlogits % (4 * sizeof(TD)) == 0;
+    if (vec)
+        cross_entropy_kernel<4, TD><<<(unsigned)T, CE_THREADS, 0, mk_cuda_stream()>>>(
+            loss, dlogits, logits, targets, weights, V, dscale);
+    else
+        cross_entropy_kernel<1, TD><<<(unsigned)T, CE_THREADS, 0, mk_cuda_stream()>>>(
+            loss, dlogits, logits, targets, weights, V, dscale);
+    MK_LAUNCH_CHECK();
 }
 
 extern "C" void mk_cuda_cross_entropy(float *loss, float *dlogits, const float *logits,
                                       const int32_t *targets, const float *weights, size_t T,
-                                      int V, float dscale)
+                                      int V, float dscale, uint16_t *dlogits16)
 {
     if (T == 0)
         return;
-    const bool vec = V % 4 == 0 && (uintptr_t)logits % 16 == 0 && (uintptr_t)dlogits % 16 == 0;
-    if (vec)
-        cross_entropy_kernel<4><<<(unsigned)T, CE_THREADS, 0, mk_cuda_stream()>>>(
-            loss, dlogits, logits, targets, weights, V, dscale);
+    if (dlogits16)
+        cross_entropy_launch(loss, (__nv_bfloat16 *)dlogits16, logits, targets, weights, T, V,
+                             dscale);
     else
-        cross_entropy_kernel<1><<<(unsigned)T, CE_THREADS, 0, mk_cuda_stream()>>>(
-            loss, dlogits, logits, targets, weights, V, dscale);
-    MK_LAUNCH_CHECK();
+        cross_entropy_launch(loss, dlogits, logits, targets, weights, T, V, dscale);
 }

@@ -6,6 +6,7 @@
  *   logsumexp(l) = m + log(sum_v exp(l[v] - m))      (every exponent <= 0, the sum >= 1)
  * The exponentials are computed once: into dlogits when a gradient is wanted, then scaled.
  */
+#include <stdlib.h>
 #include <string.h>
 #include "cross_entropy.h"
 #include "ref_util.h"
@@ -40,11 +41,16 @@ static MK_HOT mk_real ce_row(mk_real *d, const mk_real *l, int32_t y, int V, mk_
 
 void MK_REF(cross_entropy)(mk_real *loss, mk_real *dlogits, const mk_real *logits,
                            const int32_t *targets, const mk_real *weights, size_t T, int V,
-                           mk_real dscale)
+                           mk_real dscale, uint16_t *dlogits16)
 {
 #pragma omp parallel for if (T * (size_t)V >= MK_PAR_MIN) schedule(static)
     for (size_t t = 0; t < T; t++) {
-        mk_real *d = dlogits ? dlogits + t * V : NULL;
+        /* a bf16 gradient goes through an fp32 row of its own (a failure is recorded) */
+        mk_real *row = dlogits16 ? MK_REF(scratch_alloc)((size_t)V * sizeof *row, "cross_entropy")
+                                 : NULL;
+        if (dlogits16 && !row)
+            continue;
+        mk_real *d = row ? row : dlogits ? dlogits + t * V : NULL;
         if (targets[t] >= 0) {
             const mk_real w = weights ? weights[t] : 1;
             loss[t] = w * ce_row(d, logits + t * V, targets[t], V, w * dscale);
@@ -53,5 +59,8 @@ void MK_REF(cross_entropy)(mk_real *loss, mk_real *dlogits, const mk_real *logit
             if (d)
                 memset(d, 0, (size_t)V * sizeof *d);
         }
+        for (int v = 0; row && v < V; v++)
+            dlogits16[t * V + v] = mk_bf16_of((float)row[v]);
+        free(row);
     }
 }

@@ -115,7 +115,7 @@ void mk_cuda_scan_bwd(const struct mk_scan_grad *g, const float *dout, const flo
                       const struct mk_scan_in *in);
 void mk_cuda_cross_entropy(float *loss, float *dlogits, const float *logits,
                            const int32_t *targets, const float *weights, size_t T, int V,
-                           float dscale);
+                           float dscale, uint16_t *dlogits16);
 void mk_cuda_adamw(float *p, float *m, float *v, const float *grad, size_t n,
                    const struct mk_adamw_hp *hp);
 double mk_cuda_sumsq(const float *x, size_t n);

@@ -63,7 +63,7 @@ struct mk_ops {
                      const struct mk_scan_in *in);
     void (*cross_entropy)(float *loss, float *dlogits, const float *logits,
                           const int32_t *targets, const float *weights, size_t T, int V,
-                          float dscale);
+                          float dscale, uint16_t *dlogits16);
     void (*adamw)(float *p, float *m, float *v, const float *grad, size_t n,
                   const struct mk_adamw_hp *hp);
     double (*sumsq)(const float *x, size_t n);

@@ -8,7 +8,9 @@
  *   price of the memory), now with the gradient left in place of the logits,
  *     dlogits_t   = w_t dscale (softmax(logits_t) - onehot(y_t)),  dscale = 1 / sum_t w_t
  *     dnormed_f_r = dlogits_r · W_head,   dW_head += dlogits_r^T · normed_f_r.
- * The loss is the weighted mean over non-ignored targets (w = 1 without weights).
+ * The loss is the weighted mean over non-ignored targets (w = 1 without weights). With bf16
+ * operands (model_internal.h) dlogits is written in bf16 into acts.logits16 instead and the
+ * two products read it as it is.
  */
 #include <stdlib.h>
 #include "model_internal.h"
@@ -34,18 +36,21 @@ void mk_head_chunks(struct mk_model *m, size_t T, int grad, int logits_ready)
     const struct mk_config *c = &m->cfg;
     struct mk_acts *a = &m->acts;
     const size_t D = (size_t)c->d_model, rows = a->head_rows;
+    /* with bf16 operands the loss's gradient is written in bf16 for the head's products */
+    uint16_t *d16 = grad && m->fwd_operands16 ? a->logits16 : NULL;
     for (size_t r0 = 0; r0 < T; r0 += rows) {
         const size_t n = T - r0 < rows ? T - r0 : rows;
         if (!(logits_ready && n == T)) /* (a forward that returns them made all T rows) */
             ops->linear_fwd(a->logits, a->normed_f + r0 * D, (int)D, m->p.head, NULL, n, (int)D,
                             c->vocab_size, NULL);
-        ops->cross_entropy(a->losses + r0, grad ? a->logits : NULL, a->logits, a->targets + r0,
-                           m->fwd_weighted ? a->weights + r0 : NULL, n, c->vocab_size,
-                           m->fwd_weight_sum > 0 ? (float)(1.0 / m->fwd_weight_sum) : 0.0f);
+        ops->cross_entropy(a->losses + r0, grad && !d16 ? a->logits : NULL, a->logits,
+                           a->targets + r0, m->fwd_weighted ? a->weights + r0 : NULL, n,
+                           c->vocab_size,
+                           m->fwd_weight_sum > 0 ? (float)(1.0 / m->fwd_weight_sum) : 0.0f, d16);
         if (grad)
-            ops->linear_bwd(a->dnormed + r0 * D, (int)D, m->g.head, NULL, a->logits,
+            ops->linear_bwd(a->dnormed + r0 * D, (int)D, m->g.head, NULL, d16 ? NULL : a->logits,
                             a->normed_f + r0 * D, (int)D, m->p.head, n, (int)D, c->vocab_size,
-                            MK_GRAD_SET, NULL, NULL); /* the chunks' rows cover dnormed once */
+                            MK_GRAD_SET, d16, NULL); /* the chunks' rows cover dnormed once */
     }
 }
 

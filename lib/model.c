@@ -202,6 +202,10 @@ static void layout_acts(struct mk_acts *a, struct carver *c, const struct mk_con
     a->targets = (int32_t *)carve(c, T);
     a->reset = (uint8_t *)carve(c, (T + 3) / 4);
     a->u16 = a->with16 ? (uint16_t *)carve(c, (T * E + 1) / 2) : NULL;
+    a->logits16 = a->with16 && a->with_grads && a->head_rows &&
+                          a->head_rows <= MK_HEAD_CHUNK_ROWS
+                      ? (uint16_t *)carve(c, (a->head_rows * V + 1) / 2)
+                      : NULL;
 }
 
 mk_status mk_model_reserve_acts(struct mk_model *m, size_t T, int n_sets, size_t head_rows,

@@ -61,6 +61,8 @@ struct mk_acts {
     float *resid_f, *rstd_f, *normed_f; /* final norm: [T, D], [T], [T, D] */
     float *logits;         /* [head_rows, V]: all T rows when the caller wants logits, else
                             * one chunk of the head (lib/head.c) */
+    uint16_t *logits16;    /* [head_rows, V] the loss's gradient in bf16 with bf16 operands and
+                            * grads, when head_rows <= MK_HEAD_CHUNK_ROWS (else NULL) */
     float *losses;         /* [T] per-token cross-entropy */
     float *weights;        /* [T] per-token loss weights (backend copy), when given */
     /* backward scratch */

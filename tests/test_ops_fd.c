@@ -518,7 +518,7 @@ static double ce_f(void *p)
 {
     struct ce_ctx *c = p;
     mk_refd_cross_entropy(c->loss, NULL, c->logits, c->targets, c->weights, c->T, c->V,
-                          c->dscale);
+                          c->dscale, NULL);
     double s = 0;
     for (size_t t = 0; t < c->T; t++)
         s += c->loss[t];
@@ -541,11 +541,15 @@ static void test_cross_entropy(int weighted)
     }
     c.dscale = 1.0 / count;
     double *dl = rand_new(T * V, -1, 1); /* written, not accumulated */
-    mk_refd_cross_entropy(c.loss, dl, c.logits, c.targets, c.weights, T, V, c.dscale);
+    mk_refd_cross_entropy(c.loss, dl, c.logits, c.targets, c.weights, T, V, c.dscale, NULL);
     struct fd_var v[] = {{"logits", c.logits, dl, T * V}};
     fd_check(weighted ? "cross_entropy T=9 V=11 (3 ignored, weighted)"
                       : "cross_entropy T=9 V=11 (3 ignored)", ce_f, &c, v, 1, SIZE_MAX);
-    free(c.logits), free(c.loss), free(c.weights), free(c.targets), free(dl);
+    uint16_t *dl16 = xcalloc(T * V, sizeof *dl16);
+    mk_refd_cross_entropy(c.loss, NULL, c.logits, c.targets, c.weights, T, V, c.dscale, dl16);
+    ok(bf16_matches(dl16, dl, T, V, 0, V), "cross_entropy%s: dlogits16 == bf16(dlogits)",
+       weighted ? " (weighted)" : "");
+    free(c.logits), free(c.loss), free(c.weights), free(c.targets), free(dl), free(dl16);
 }
 
 int main(void)

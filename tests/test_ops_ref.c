@@ -565,8 +565,8 @@ static void test_cross_entropy(void)
             rd[t * V + v] = w[t] * dscale * (exp((double)logits[t * V + v] - m) / s - (v == tg[t]));
     }
     float *copy = fdup(logits, T * V), *loss2 = frand(T, 0, 0);
-    ops->cross_entropy(loss, logits, logits, tg, w, T, V, (float)dscale); /* dlogits aliases */
-    ops->cross_entropy(loss2, NULL, copy, tg, w, T, V, (float)dscale);
+    ops->cross_entropy(loss, logits, logits, tg, w, T, V, (float)dscale, NULL); /* dlogits aliases */
+    ops->cross_entropy(loss2, NULL, copy, tg, w, T, V, (float)dscale, NULL);
     double e1 = ferr(loss, rl, T), e2 = ferr(logits, rd, T * V);
     ok(e1 < 1e-6 && e2 < 1e-6 && same(loss, loss2, T) && logits[V] == 0 &&
            logits[4 * V + 7] == 0,
