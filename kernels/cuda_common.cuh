@@ -125,7 +125,7 @@ mk_status mk_cuda_weights_bf16_set(const void *owner, const float *const *W, con
 void mk_cuda_weights_bf16_stale(const void *owner);
 void mk_cuda_weights_bf16_refresh(const void *owner);
 /* linear_fwd for M <= MK_GEMV_MAX_ROWS rows (gemv.cu), which mk_cuda_linear_fwd hands it */
-#define MK_GEMV_MAX_ROWS 8
+#define MK_GEMV_MAX_ROWS 8 /* lib/model_internal.h MK_STEP_FP32_ROWS is the same number */
 /* (W16: W's bf16 copy, read instead of W, or NULL) */
 void mk_cuda_gemv_fwd(float *out, const float *in, int ld_in, const float *W,
                       const __nv_bfloat16 *W16, const float *bias, int M, int K, int N);

@@ -17,10 +17,11 @@
 #include "model_internal.h"
 
 /* Whether this forward's products take bf16 operands written by their producers
- * (m->bf16_operands): not in the decoding step, whose products read fp32 rows (gemv.cu). */
-static int operands16(const struct mk_model *m, const struct mk_state *s, int L)
+ * (m->bf16_operands): not in a decoding step of at most MK_STEP_FP32_ROWS sequences, whose
+ * products read fp32 rows (the CUDA backend's GEMV, kernels/gemv.cu). */
+static int operands16(const struct mk_model *m, const struct mk_state *s, int B, int L)
 {
-    return m->bf16_operands && !(s && L == 1);
+    return m->bf16_operands && !(s && L == 1 && B <= MK_STEP_FP32_ROWS);
 }
 
 static void mixer_forward(struct mk_model *m, int l, struct mk_layer_acts *a, float *out,
@@ -36,7 +37,7 @@ static void mixer_forward(struct mk_model *m, int l, struct mk_layer_acts *a, fl
     float *ssm_state = s ? s->ssm + (size_t)l * B * E * c->d_state : NULL;
 
     /* with bf16 operands, normed and y hold bf16 (in their fp32 buffers) and u has a bf16 copy */
-    const int h = operands16(m, s, L);
+    const int h = operands16(m, s, B, L);
     uint16_t *normed16 = h ? (uint16_t *)a->normed : NULL, *y16 = h ? (uint16_t *)a->y : NULL;
     uint16_t *u16 = h ? m->acts.u16 : NULL;
     ops->linear_fwd(a->xz, h ? NULL : a->normed, D, lp->in_proj_w, lp->in_proj_b, T, D, 2 * E,
@@ -88,7 +89,7 @@ static void backbone_ops(struct mk_model *m, const uint8_t *dev_reset, int B, in
     const size_t T = (size_t)B * L;
     const int D = c->d_model;
     struct mk_acts *a = &m->acts;
-    const int h = operands16(m, s, L);
+    const int h = operands16(m, s, B, L);
     ops->embedding_fwd(a->set[0].resid, a->ids, m->p.wte, T, D);
     for (int l = 0; l < c->n_layer; l++) {
         struct mk_layer_acts *cur = &a->set[keep ? l : 0];
@@ -127,7 +128,7 @@ static mk_status run_backbone(struct mk_model *m, const int32_t *ids, const uint
         m->fwd_B = B;
         m->fwd_L = L;
         m->fwd_has_reset = reset != NULL;
-        m->fwd_operands16 = operands16(m, s, L);
+        m->fwd_operands16 = operands16(m, s, B, L);
     }
     return MK_OK;
 }

@@ -112,7 +112,8 @@ struct mk_model {
                                * products are written in bf16 by the ops that make them
                                * (grad_write.h), in the memory of their fp32 buffers (normed,
                                * y, dxz, ddelta; u also stays fp32 for the scan, with a bf16
-                               * copy in acts.u16); decoding steps excepted.
+                               * copy in acts.u16); decoding steps of at most
+                               * MK_STEP_FP32_ROWS sequences excepted.
                                * MK_NO_BF16_OPERANDS=1: not */
     unsigned precision_gen;   /* mk_model_set_precision calls so far (struct mk_step_key) */
     /* data-parallel training (lib/dist_buckets.h): when set, the backward calls
@@ -185,6 +186,11 @@ mk_status mk_model_reserve_acts(struct mk_model *m, size_t T, int n_sets, size_t
  * holds all T rows, as after a forward that returns them); mk_head_loss reads the weighted
  * mean loss back. */
 #define MK_HEAD_CHUNK_ROWS 4096
+
+/* Decoding steps of at most this many sequences keep fp32 product rows (bf16_operands): the
+ * CUDA backend multiplies them with its GEMV, which reads fp32 rows (MK_GEMV_MAX_ROWS in
+ * kernels/cuda_common.cuh, the same number). */
+#define MK_STEP_FP32_ROWS 8
 mk_status mk_head_targets(struct mk_model *m, const int32_t *targets, const float *weights,
                           size_t T);
 void mk_head_chunks(struct mk_model *m, size_t T, int grad, int logits_ready);
