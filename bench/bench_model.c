@@ -331,7 +331,7 @@ static void cpu_rows(struct mk_model *m, const int32_t *ids, int runs)
     mk_next_token_targets(targets, ids, B, L);
     struct mk_optim *o = NULL;
     const struct mk_optim_hp hp = {0.9f, 0.95f, 1e-8f, 0.1f};
-    if (mk_optim_create_for_model(&o, m, &hp) != MK_OK)
+    if (mk_optim_create_for_model(&o, m, &hp, 0, 1) != MK_OK)
         die("optimizer");
     time_train_adamw(m, o, ids, targets, B, L); /* warm-up */
     for (int r = 0; r < runs; r++)

@@ -9,9 +9,10 @@
 #include "recipe.h"
 #include "safetensors.h"
 
-mk_status mk_optim_create(struct mk_optim **out, const struct mk_ops *ops, size_t n,
-                          const struct mk_optim_group *groups, int n_groups,
-                          const struct mk_optim_hp *hp)
+/* mk_optim_create for the shard [lo, hi) of the block */
+static mk_status create_shard(struct mk_optim **out, const struct mk_ops *ops, size_t n,
+                              size_t lo, size_t hi, const struct mk_optim_group *groups,
+                              int n_groups, const struct mk_optim_hp *hp)
 {
     *out = NULL;
     struct mk_optim *o = calloc(1, sizeof *o);
@@ -21,16 +22,19 @@ mk_status mk_optim_create(struct mk_optim **out, const struct mk_ops *ops, size_
     }
     o->ops = ops;
     o->n = n;
+    o->lo = lo;
+    o->hi = hi;
     o->hp = *hp;
     o->n_groups = n_groups;
     memcpy(o->groups, groups, (size_t)n_groups * sizeof *groups);
-    mk_status st = ops->alloc((void **)&o->m, n * sizeof(float));
+    const size_t bytes = (hi - lo) * sizeof(float);
+    mk_status st = ops->alloc((void **)&o->m, bytes ? bytes : sizeof(float));
     if (st == MK_OK)
-        st = ops->alloc((void **)&o->v, n * sizeof(float));
+        st = ops->alloc((void **)&o->v, bytes ? bytes : sizeof(float));
     if (st == MK_OK)
-        st = ops->zero(o->m, n * sizeof(float));
+        st = ops->zero(o->m, bytes);
     if (st == MK_OK)
-        st = ops->zero(o->v, n * sizeof(float));
+        st = ops->zero(o->v, bytes);
     if (st != MK_OK) {
         mk_optim_free(o);
         return st;
@@ -39,8 +43,15 @@ mk_status mk_optim_create(struct mk_optim **out, const struct mk_ops *ops, size_
     return MK_OK;
 }
 
+mk_status mk_optim_create(struct mk_optim **out, const struct mk_ops *ops, size_t n,
+                          const struct mk_optim_group *groups, int n_groups,
+                          const struct mk_optim_hp *hp)
+{
+    return create_shard(out, ops, n, 0, n, groups, n_groups, hp);
+}
+
 mk_status mk_optim_create_for_model(struct mk_optim **out, const struct mk_model *m,
-                                    const struct mk_optim_hp *hp)
+                                    const struct mk_optim_hp *hp, int shard, int shards)
 {
     const struct mk_param_layout *lay = &m->lay;
     struct mk_optim_group *g = malloc((size_t)lay->n * sizeof *g);
@@ -55,7 +66,9 @@ mk_status mk_optim_create_for_model(struct mk_optim **out, const struct mk_model
         else
             g[n++] = (struct mk_optim_group){s->offset, s->numel, decay};
     }
-    mk_status st = mk_optim_create(out, m->ops, lay->total, g, n, hp);
+    const size_t total = lay->total, k = shards > 1 ? (size_t)shards : 1;
+    const size_t lo = total * (size_t)shard / k, hi = total * ((size_t)shard + 1) / k;
+    mk_status st = create_shard(out, m->ops, total, lo, hi, g, n, hp);
     free(g);
     return st;
 }
@@ -82,23 +95,27 @@ void mk_optim_step(struct mk_optim *o, float *params, const float *grads, float 
         .bc1 = (float)(1.0 - pow(o->hp.beta1, (double)o->step)),
         .bc2 = (float)(1.0 - pow(o->hp.beta2, (double)o->step)),
     };
-    for (int i = 0; i < o->n_groups; i++) {
+    for (int i = 0; i < o->n_groups; i++) { /* each group's part in the shard */
         const struct mk_optim_group *g = &o->groups[i];
+        const size_t a = g->offset > o->lo ? g->offset : o->lo;
+        const size_t b = g->offset + g->n < o->hi ? g->offset + g->n : o->hi;
+        if (a >= b)
+            continue;
         hp.weight_decay = g->decay ? o->hp.weight_decay : 0.0f;
-        o->ops->adamw(params + g->offset, o->m + g->offset, o->v + g->offset,
-                      grads + g->offset, g->n, &hp);
+        o->ops->adamw(params + a, o->m + (a - o->lo), o->v + (a - o->lo), grads + a, b - a, &hp);
     }
 }
 
 mk_status mk_optim_download(const struct mk_optim *o, float **m, float **v)
 {
-    *m = malloc(o->n * sizeof(float));
-    *v = malloc(o->n * sizeof(float));
+    const size_t n = o->hi - o->lo;
+    *m = malloc((n ? n : 1) * sizeof(float));
+    *v = malloc((n ? n : 1) * sizeof(float));
     mk_status st = *m && *v ? MK_OK : mk_fail(MK_ERR_NOMEM, "out of memory saving moments");
     if (st == MK_OK)
-        st = o->ops->download(*m, o->m, o->n * sizeof(float));
+        st = o->ops->download(*m, o->m, n * sizeof(float));
     if (st == MK_OK)
-        st = o->ops->download(*v, o->v, o->n * sizeof(float));
+        st = o->ops->download(*v, o->v, n * sizeof(float));
     if (st != MK_OK) {
         free(*m);
         free(*v);
@@ -107,7 +124,7 @@ mk_status mk_optim_download(const struct mk_optim *o, float **m, float **v)
     return st;
 }
 
-/* Reads one moment tensor of exactly n floats into backend memory. */
+/* Reads one moment tensor of exactly n floats, its shard [lo, hi) into backend memory. */
 static mk_status restore_one(struct mk_optim *o, const struct mk_st_file *f, const char *name,
                              float *dst, float *host)
 {
@@ -116,7 +133,8 @@ static mk_status restore_one(struct mk_optim *o, const struct mk_st_file *f, con
         return mk_fail(MK_ERR_FORMAT, "%s: tensor %s missing or not F32[%zu]", f->path, name,
                        o->n);
     mk_status st = mk_st_read_f32(f, t, host);
-    return st != MK_OK ? st : o->ops->upload(dst, host, o->n * sizeof(float));
+    return st != MK_OK ? st
+                       : o->ops->upload(dst, host + o->lo, (o->hi - o->lo) * sizeof(float));
 }
 
 mk_status mk_optim_restore(struct mk_optim *o, const struct mk_st_file *f, const char *prefix)

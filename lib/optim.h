@@ -36,7 +36,8 @@ struct mk_optim_group {
 struct mk_optim {
     const struct mk_ops *ops;
     size_t n;                      /* floats in the block */
-    float *m, *v;                  /* backend [n] first and second moments */
+    size_t lo, hi;                 /* the shard it updates: [lo, hi) (0, n: the whole block) */
+    float *m, *v;                  /* backend [hi - lo] first and second moments of the shard */
     struct mk_optim_group *groups;
     int n_groups;
     struct mk_optim_hp hp;
@@ -47,20 +48,25 @@ struct mk_optim {
 mk_status mk_optim_create(struct mk_optim **out, const struct mk_ops *ops, size_t n,
                           const struct mk_optim_group *groups, int n_groups,
                           const struct mk_optim_hp *hp);
-/* The same for a model's parameter block, grouping its layout by no_weight_decay. */
+/* The same for a model's parameter block, grouping its layout by no_weight_decay; with shards
+ * > 1, only shard `shard` of `shards` near-equal runs of the block (ZeRO-1: each data-parallel
+ * rank keeps and updates the moments of its own run; the caller gathers the parameters). */
 mk_status mk_optim_create_for_model(struct mk_optim **out, const struct mk_model *m,
-                                    const struct mk_optim_hp *hp);
+                                    const struct mk_optim_hp *hp, int shard, int shards);
 void mk_optim_free(struct mk_optim *o);
 /* One AdamW update of params from grads (both backend memory, n floats) at learning rate lr,
- * with the gradient multiplied by grad_scale (clipping and accumulation averaging). */
+ * with the gradient multiplied by grad_scale (clipping and accumulation averaging); only
+ * [lo, hi) of params changes. */
 void mk_optim_step(struct mk_optim *o, float *params, const float *grads, float lr,
                    float grad_scale);
 
 /* Moments and step as tensors PREFIX.m, PREFIX.v, PREFIX.step (see safetensors.h). */
 struct mk_st_entry;
 struct mk_st_file;
-/* Host copies of the moments for saving: *m and *v are malloc'd [n]. */
+/* Host copies of the moments for saving: *m and *v are malloc'd [hi - lo] (the shard). */
 mk_status mk_optim_download(const struct mk_optim *o, float **m, float **v);
+/* Reads PREFIX.m, .v ([n] each: whole moments, whatever shards saved them) and .step, keeping
+ * [lo, hi). */
 mk_status mk_optim_restore(struct mk_optim *o, const struct mk_st_file *f, const char *prefix);
 
 /* Learning-rate schedules: the factor (of the peak lr) at step (0-based) of total steps.

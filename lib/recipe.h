@@ -114,6 +114,7 @@ struct mk_recipe {
     double dist_bucket_mb;     /* data parallel: gradient sums in buckets of this many MiB
                                 * (-1: 25 on CUDA, 0 = one sum on the CPU) */
     int dist_allreduce;        /* data parallel: enum mk_dist_wire (0 fp32, 1 bf16) */
+    int dist_zero;             /* data parallel: AdamW moments sharded over the ranks (ZeRO-1) */
 
     /* the data plugin, loaded and created during loading (lib/plugin.h) */
     struct mk_codec *codec;

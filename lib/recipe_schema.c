@@ -98,6 +98,7 @@ const struct mk_rkey mk_recipe_keys[] = {
     {"run.log.progress", MK_RT_ENUM, OFF(progress), "auto", 0, 0, "auto|bar|lines|none", 0},
     {"run.dist.bucket_mb", MK_RT_FLOAT, OFF(dist_bucket_mb), "-1", -1, 1e6, NULL, 0},
     {"run.dist.allreduce", MK_RT_ENUM, OFF(dist_allreduce), "fp32", 0, 0, "fp32|bf16", 0},
+    {"run.dist.zero", MK_RT_BOOL, OFF(dist_zero), "false", 0, 0, NULL, 0},
     {NULL, 0, 0, NULL, 0, 0, NULL, 0},
 };
 

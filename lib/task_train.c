@@ -108,8 +108,60 @@ static mk_status setup_model(struct trainer *t)
         if (st == MK_OK)
             st = mk_optim_create(&t->head_opt, mk_ops_cpu(), t->head->n_params, g, 2, &hp);
     }
+    const int shards = r->dist_zero ? mk_dist_world(t->dist) : 1; /* ZeRO-1 */
     if (st == MK_OK && !(r->objective == MK_OBJ_CLASSIFY && r->freeze_backbone))
-        st = mk_optim_create_for_model(&t->opt, t->m, &hp);
+        st = mk_optim_create_for_model(&t->opt, t->m, &hp, shards > 1 ? mk_dist_rank(t->dist) : 0,
+                                       shards);
+    return st;
+}
+
+/* run.dist.zero (ZeRO-1): rank r keeps and updates the moments of its run [lo, hi) of the
+ * parameter block only. What the ranks hold in their runs is gathered into `dst` (backend, the
+ * whole block, on every rank) by summing, in fp32, each rank's run `shard` placed in zeros
+ * (x + 0 is exact): one all-reduce of the block, in the gradient block, which is free between
+ * the optimizer step and the next step's zeroing. */
+static int sharded(const struct trainer *t)
+{
+    return t->opt && t->opt->hi - t->opt->lo != t->opt->n;
+}
+
+static mk_status gather_shards(struct trainer *t, float *dst, const float *shard)
+{
+    const struct mk_ops *ops = t->m->ops;
+    const struct mk_optim *o = t->opt;
+    mk_status st = t->m->grads ? MK_OK : mk_model_zero_grads(t->m);
+    float *buf = t->m->grads;
+    if (st == MK_OK)
+        st = ops->zero(buf, o->n * sizeof(float));
+    if (st == MK_OK && o->hi > o->lo)
+        st = ops->copy(buf + o->lo, shard, (o->hi - o->lo) * sizeof(float));
+    mk_dist_set_wire(t->dist, MK_DIST_FP32);
+    if (st == MK_OK)
+        st = mk_dist_sum(t->dist, buf, o->n);
+    mk_dist_set_wire(t->dist, (enum mk_dist_wire)t->r->dist_allreduce);
+    if (st == MK_OK && dst != buf)
+        st = ops->copy(dst, buf, o->n * sizeof(float));
+    return st;
+}
+
+/* Before a checkpoint with sharded moments: the whole moments on rank 0's host (every rank
+ * takes part) */
+static mk_status gather_moments(struct trainer *t)
+{
+    if (!sharded(t))
+        return MK_OK;
+    const int lead = mk_dist_rank(t->dist) == 0;
+    const size_t bytes = t->opt->n * sizeof(float);
+    if (lead && !t->whole_m && (!(t->whole_m = malloc(bytes)) || !(t->whole_v = malloc(bytes))))
+        return mk_fail(MK_ERR_NOMEM, "out of memory gathering the optimizer's moments");
+    float *host[2] = {t->whole_m, t->whole_v};
+    const float *shard[2] = {t->opt->m, t->opt->v};
+    mk_status st = MK_OK;
+    for (int i = 0; i < 2 && st == MK_OK; i++) {
+        st = gather_shards(t, t->m->grads, shard[i]);
+        if (st == MK_OK && lead)
+            st = t->m->ops->download(host[i], t->m->grads, bytes);
+    }
     return st;
 }
 
@@ -202,11 +254,13 @@ static mk_status train_step(struct trainer *t, float lr, double *loss, double *n
     const float scale = mk_clip_factor(*norm, r->grad_clip) / (float)t->accum;
     if (t->opt) {
         mk_optim_step(t->opt, t->m->params, t->m->grads, lr, scale);
+        if (sharded(t)) /* every rank updated its run of the parameters: all of them */
+            st = gather_shards(t, t->m->params, t->m->params + t->opt->lo);
         mk_model_params_changed(t->m); /* CPU decoding copies (lib/precision.c) are now old */
     }
     if (t->head_opt)
         mk_optim_step(t->head_opt, t->head->params, t->head->grads, lr, scale);
-    return t->m->ops->sync();
+    return st != MK_OK ? st : t->m->ops->sync();
 }
 
 static mk_status validate(struct trainer *t)
@@ -260,7 +314,8 @@ static mk_status run_loop(struct trainer *t)
         if (stop) {
             mk_progress_note(t->progress, "interrupted at step %lld: saving a checkpoint",
                              (long long)t->step);
-            st = lead ? checkpoint(t) : MK_OK;
+            st = gather_moments(t);
+            st = st == MK_OK && lead ? checkpoint(t) : st;
             return st == MK_OK ? mk_fail(MK_ERR_INTERRUPTED, "interrupted at step %lld; "
                                          "continue with --resume", (long long)t->step) : st;
         }
@@ -284,8 +339,11 @@ static mk_status run_loop(struct trainer *t)
         if (lead && t->has_val && ((r->eval_every > 0 && t->step % r->eval_every == 0) ||
                            t->step == t->total))
             st = validate(t);
-        if (st == MK_OK && lead && ((r->ckpt_every > 0 && t->step % r->ckpt_every == 0) ||
-                            t->step == t->total))
+        const int ckpt = (r->ckpt_every > 0 && t->step % r->ckpt_every == 0) ||
+                         t->step == t->total;
+        if (st == MK_OK && ckpt)
+            st = gather_moments(t);
+        if (st == MK_OK && lead && ckpt)
             st = checkpoint(t);
     }
     return st;
@@ -345,6 +403,8 @@ static void trainer_free(struct trainer *t)
     mk_progress_close(t->progress);
     mk_metrics_close(t->metrics);
     mk_optim_free(t->opt);
+    free(t->whole_m);
+    free(t->whole_v);
     mk_optim_free(t->head_opt);
     mk_classifier_free(t->head, t->m);
     mk_model_free(t->m);
@@ -434,6 +494,11 @@ mk_status mk_task_train(const struct mk_recipe *r, const struct mk_run_opts *o)
                              t.accum / world == 1 ? "" : "es",
                              r->dist_allreduce ? "bf16" : "fp32", t.gsync ? t.gsync->plan.n : 0,
                              t.gsync && t.gsync->plan.n == 1 ? "" : "s", bucket_mb);
+        if (sharded(&t))
+            mk_progress_note(t.progress, "AdamW moments sharded over the %d ranks "
+                             "(run.dist.zero): %.1f MiB a rank instead of %.1f", world,
+                             2.0 * (double)(t.opt->hi - t.opt->lo) * 4 / (1 << 20),
+                             2.0 * (double)t.opt->n * 4 / (1 << 20));
         st = run_loop(&t);
     }
     if (st == MK_OK && world > 1)

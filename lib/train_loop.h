@@ -33,6 +33,8 @@ struct trainer {
     struct mk_markov *markov;      /* eval: the Markov baseline scored on the same targets */
     struct mk_dist *dist;          /* data-parallel ranks (task_train.c; world 1 by default) */
     struct mk_grad_sync *gsync;    /* world > 1: the bucketed gradient sum (dist_buckets.h) */
+    float *whole_m, *whole_v;      /* run.dist.zero: rank 0's host copies of the whole moments,
+                                    * gathered before each checkpoint (else NULL) */
     int64_t best_step;             /* run.checkpoint.best: the step of the best validation so
                                     * far, -1 before the first */
     double best_value;             /* its val loss or val accuracy */

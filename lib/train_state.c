@@ -39,13 +39,20 @@ static void sampler_unpack(struct mk_sampler *s, const int64_t *w)
     s->epoch = (uint64_t)w[10];
 }
 
-/* Adds PREFIX.m, PREFIX.v, PREFIX.step of an optimizer to the entries. */
-static mk_status add_optim(const struct mk_optim *o, const char *prefix, struct mk_st_entry *e,
-                           int *n, float **bufs, int64_t *shape, int64_t *step, char names[][32])
+/* Adds PREFIX.m, PREFIX.v, PREFIX.step of an optimizer to the entries: its moments (into
+ * bufs), or whole_m / whole_v when it holds a shard of them (run.dist.zero: gathered). */
+static mk_status add_optim(const struct mk_optim *o, const float *whole_m, const float *whole_v,
+                           const char *prefix, struct mk_st_entry *e, int *n, float **bufs,
+                           int64_t *shape, int64_t *step, char names[][32])
 {
-    mk_status st = mk_optim_download(o, &bufs[0], &bufs[1]);
+    const int shard = o->hi - o->lo != o->n;
+    if (shard && (!whole_m || !whole_v))
+        return mk_fail(MK_ERR_INVALID, "saving a shard of the optimizer's moments: the whole "
+                       "ones were not gathered");
+    mk_status st = shard ? MK_OK : mk_optim_download(o, &bufs[0], &bufs[1]);
     if (st != MK_OK)
         return st;
+    const float *mv[2] = {shard ? whole_m : bufs[0], shard ? whole_v : bufs[1]};
     *shape = (int64_t)o->n;
     *step = o->step;
     static const int64_t one = 1;
@@ -53,7 +60,7 @@ static mk_status add_optim(const struct mk_optim *o, const char *prefix, struct 
     for (int i = 0; i < 3; i++) {
         snprintf(names[i], 32, "%s.%s", prefix, suffix[i]);
         e[*n] = (struct mk_st_entry){names[i], i < 2 ? MK_F32 : MK_I64, 1, i < 2 ? shape : &one,
-                                     i < 2 ? (const void *)bufs[i] : step};
+                                     i < 2 ? (const void *)mv[i] : step};
         (*n)++;
     }
     return MK_OK;
@@ -68,9 +75,11 @@ static mk_status write_state(const struct trainer *t, const char *dir)
     int n = 0;
     mk_status st = MK_OK;
     if (t->opt)
-        st = add_optim(t->opt, "optim", e, &n, bufs, &shapes[0], &steps[0], names);
+        st = add_optim(t->opt, t->whole_m, t->whole_v, "optim", e, &n, bufs, &shapes[0],
+                       &steps[0], names);
     if (st == MK_OK && t->head_opt)
-        st = add_optim(t->head_opt, "head", e, &n, bufs + 2, &shapes[1], &steps[1], names + 3);
+        st = add_optim(t->head_opt, NULL, NULL, "head", e, &n, bufs + 2, &shapes[1], &steps[1],
+                       names + 3);
     static const int64_t one = 1, nw = SAMPLER_WORDS;
     sampler_pack(&t->sampler, words);
     e[n++] = (struct mk_st_entry){"sampler", MK_I64, 1, &nw, words};

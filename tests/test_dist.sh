@@ -13,15 +13,17 @@
 # layer, then the embedding) give the same bits as the one default bucket and 1 rank's
 # losses and parameters, also with 2 micro-batches per rank (accumulation); the bf16
 # all-reduce (run.dist.allreduce) stays within bf16 noise of 1 rank (losses 1e-4, parameters
-# 5e-2 relative) but is not the fp32 run (parameters differ by more than 1e-4). Skipped in a
-# build without MPI.
+# 5e-2 relative) but is not the fp32 run (parameters differ by more than 1e-4). ZeRO-1
+# (run.dist.zero: each rank keeps the AdamW moments of half the block) ends bit for bit as the
+# replicated 2-rank run, its checkpoints hold the whole moments (the same train state), and
+# it resumes across world sizes both ways. Skipped in a build without MPI.
 . "${MK_SRCDIR:-.}/tests/tap.sh"
 if ! grep -q '^#define MK_HAVE_MPI 1' "${MK_BUILDDIR:-.}/config.h" || ! command -v mpirun >/dev/null
 then
     echo "1..0 # SKIP no MPI"
     exit 0
 fi
-echo "1..14"
+echo "1..17"
 export OMP_NUM_THREADS=1
 MPI="mpirun --allow-run-as-root --oversubscribe -np 2"
 CMP=${MK_BUILDDIR:-.}/tests/dist_compare
@@ -124,4 +126,17 @@ check "run.dist.allreduce=bf16: within bf16 noise of 1 rank, and not the fp32 su
           same_losses one two-bf16 1e-4 &&
           "$CMP" 5e-2 "$T/one/ckpt-6/model.safetensors" "$T/two-bf16/ckpt-6/model.safetensors" >&2 &&
           ! "$CMP" 1e-4 "$T/two/ckpt-6/model.safetensors" "$T/two-bf16/ckpt-6/model.safetensors" >&2'
+ZERO="--set run.dist.zero=true"
+check "run.dist.zero: 2 ranks with sharded moments end bit for bit as the replicated 2 ranks" \
+    eval 'EXTRA=$ZERO two_ranks two-zero &&
+          grep -q "AdamW moments sharded over the 2 ranks (run.dist.zero)" "$T/run.err" &&
+          "$CMP" 0 "$T/two/ckpt-6/model.safetensors" "$T/two-zero/ckpt-6/model.safetensors" >&2 &&
+          "$CMP" 0 "$T/two/ckpt-6/train_state.safetensors" \
+              "$T/two-zero/ckpt-6/train_state.safetensors" >&2 && same_end one two-zero'
+check "run.dist.zero: 1 rank resumes a sharded 2-rank checkpoint and ends as the 1-rank run" \
+    eval 'resume_from two-zero zero-then-one && same_end zero-then-one one'
+check "run.dist.zero: 2 sharded ranks resume a 1-rank checkpoint and end as the 1-rank run" \
+    eval 'cp -r "$T/one" "$T/one-then-zero" && rm -rf "$T/one-then-zero/ckpt-6" &&
+          EXTRA="--resume $ZERO" run one-then-zero $MPI &&
+          grep -q "resuming from step 3" "$T/run.err" && same_end one-then-zero one'
 [ "$failed" = 0 ]
