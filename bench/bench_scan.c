@@ -37,22 +37,6 @@ static float frand(void) /* uniform [-1, 1) */
     return (float)((rs >> 11) * (1.0 / 9007199254740992.0)) * 2.0f - 1.0f;
 }
 
-static uint16_t bf16_of(float f) /* round to nearest even */
-{
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    u += 0x7fffu + ((u >> 16) & 1u);
-    return (uint16_t)(u >> 16);
-}
-
-static float float_of(uint16_t h)
-{
-    uint32_t u = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
-
 static void *dmalloc(size_t bytes)
 {
     void *p;
@@ -66,8 +50,8 @@ static void make(float **f, uint16_t **h, size_t n, float scale, float shift)
     float *hf = malloc(n * 4);
     uint16_t *hh = malloc(n * 2);
     for (size_t i = 0; i < n; i++) {
-        hh[i] = bf16_of(shift + scale * frand());
-        hf[i] = float_of(hh[i]);
+        hh[i] = mk_f32_to_bf16(shift + scale * frand());
+        hf[i] = mk_bf16_to_f32(hh[i]);
     }
     *f = dmalloc(n * 4);
     *h = dmalloc(n * 2);
@@ -86,14 +70,14 @@ static double maxrel_f_h(const float *df, const uint16_t *dh, size_t n)
     size_t nf = 0, nh = 0, first = n;
     for (size_t i = 0; i < n; i++) {
         nf += f[i] != f[i];
-        nh += float_of(h[i]) != float_of(h[i]);
-        if (first == n && (f[i] != f[i] || float_of(h[i]) != float_of(h[i])))
+        nh += mk_bf16_to_f32(h[i]) != mk_bf16_to_f32(h[i]);
+        if (first == n && (f[i] != f[i] || mk_bf16_to_f32(h[i]) != mk_bf16_to_f32(h[i])))
             first = i;
     }
     if (nf || nh)
         fprintf(stderr, "NaN: %zu in fp32, %zu in bf16, first at %zu of %zu\n", nf, nh, first, n);
     for (size_t i = 0; i < n; i++) {
-        double e = fabs((double)float_of(h[i]) - f[i]);
+        double e = fabs((double)mk_bf16_to_f32(h[i]) - f[i]);
         md = (e > md || e != e) ? e : md;
         mr = fabs(f[i]) > mr ? fabs(f[i]) : mr;
     }

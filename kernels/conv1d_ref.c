@@ -134,7 +134,7 @@ void MK_REF(conv1d_fwd)(mk_real *out, mk_real *state, const mk_real *x, int ld_x
     }
     free(heap);
     for (size_t i = 0; out16 && i < (size_t)B * L * E; i++)
-        out16[i] = mk_bf16_of((float)out[i]);
+        out16[i] = mk_f32_to_bf16((float)out[i]);
 }
 
 /* One backward task: channels e0..e0+ne-1 of every sequence; wT: tiles of 2 * ne * K.
@@ -231,6 +231,6 @@ void MK_REF(conv1d_bwd)(mk_real *dx, int ld_dx, mk_real *dw, mk_real *dbias,
     free(heap);
     for (size_t r = 0; dx32 && r < rows; r++)
         for (int e = 0; e < E; e++)
-            dx16[r * ld_dx16 + e] = mk_bf16_of((float)dx32[r * E + e]);
+            dx16[r * ld_dx16 + e] = mk_f32_to_bf16((float)dx32[r * E + e]);
     free(dx32);
 }

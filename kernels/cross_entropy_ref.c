@@ -60,7 +60,7 @@ void MK_REF(cross_entropy)(mk_real *loss, mk_real *dlogits, const mk_real *logit
                 memset(d, 0, (size_t)V * sizeof *d);
         }
         for (int v = 0; row && v < V; v++)
-            dlogits16[t * V + v] = mk_bf16_of((float)row[v]);
+            dlogits16[t * V + v] = mk_f32_to_bf16((float)row[v]);
         free(row);
     }
 }

@@ -15,29 +15,12 @@
  * dt_proj's) may instead be written in bf16 (scan_bwd's ddelta16 / dz16, conv1d_bwd's dx16;
  * set, never added), and linear_bwd takes such a gradient as dout16: in the bf16 GEMM mode the
  * products read it as it is, so no fp32 copy is written, read back and rounded. The values are
- * the fp32 ones rounded to nearest even (mk_bf16_of), bit patterns in uint16_t.
+ * the fp32 ones rounded to nearest even (half.h's mk_f32_to_bf16), bit patterns in uint16_t.
  */
 #ifndef MK_GRAD_WRITE_H
 #define MK_GRAD_WRITE_H
-#include <stdint.h>
-#include <string.h>
+#include "half.h"
 
 enum mk_grad_write { MK_GRAD_ADD = 0, MK_GRAD_SET = 1 };
-
-/* bf16 of a finite float, round to nearest even; and back */
-static inline uint16_t mk_bf16_of(float x)
-{
-    uint32_t u;
-    memcpy(&u, &x, 4);
-    u += 0x7fffu + ((u >> 16) & 1u);
-    return (uint16_t)(u >> 16);
-}
-static inline float mk_float_of_bf16(uint16_t h)
-{
-    uint32_t u = (uint32_t)h << 16;
-    float x;
-    memcpy(&x, &u, 4);
-    return x;
-}
 
 #endif

@@ -75,7 +75,7 @@ static mk_real *values_of_bf16(const uint16_t *x16, size_t rows, int cols)
 {
     mk_real *x = MK_REF(scratch_alloc)(rows * cols * sizeof *x, "linear (bf16 operand)");
     for (size_t i = 0; x && i < rows * (size_t)cols; i++)
-        x[i] = mk_float_of_bf16(x16[i]);
+        x[i] = mk_bf16_to_f32(x16[i]);
     return x;
 }
 

@@ -42,7 +42,7 @@ void MK_REF(add_rmsnorm_fwd)(mk_real *resid_out, mk_real *normed, mk_real *rstd,
         for (int d = 0; d < D; d++) {
             const mk_real v = ro[d] * rs * w[d];
             if (normed16)
-                normed16[t * D + d] = mk_bf16_of((float)v);
+                normed16[t * D + d] = mk_f32_to_bf16((float)v);
             else
                 normed[t * D + d] = v;
         }

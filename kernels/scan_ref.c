@@ -101,7 +101,7 @@ static MK_HOT void scan_fwd_task(mk_real *out, mk_real *state, const struct mk_s
         }
         if (in->out16)
             for (int i = 0; i < ne; i++)
-                in->out16[row * E + e0 + i] = mk_bf16_of((float)y[i]);
+                in->out16[row * E + e0 + i] = mk_f32_to_bf16((float)y[i]);
         else
             memcpy(out + row * E + e0, y, (size_t)ne * sizeof *out);
     }
@@ -234,7 +234,7 @@ static MK_HOT void scan_bwd_group(const struct mk_scan_grad *g, const mk_real *d
                 gv = dy * zv * s;
                 const mk_real dzv = dy * ys[t] * s * (1 + zv * (1 - s));
                 if (g->dz16)
-                    g->dz16[row * in->ld_z + e] = mk_bf16_of((float)dzv);
+                    g->dz16[row * in->ld_z + e] = mk_f32_to_bf16((float)dzv);
                 else if (g->dz)
                     put_grad(&g->dz[row * in->ld_z + e], dzv, g->mode);
             }
@@ -273,7 +273,7 @@ static MK_HOT void scan_bwd_group(const struct mk_scan_grad *g, const mk_real *d
             mk_real x = in->delta[row * E + e] + in->delta_bias[e];
             mk_real dd = ddt * (x > 20 ? 1 : mk_sigmoid(x));
             if (g->ddelta16)
-                g->ddelta16[row * E + e] = mk_bf16_of((float)dd);
+                g->ddelta16[row * E + e] = mk_f32_to_bf16((float)dd);
             else
                 put_grad(&g->ddelta[row * E + e], dd, g->mode);
             sdb += dd;

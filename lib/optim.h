@@ -54,6 +54,11 @@ mk_status mk_optim_create(struct mk_optim **out, const struct mk_ops *ops, size_
 mk_status mk_optim_create_for_model(struct mk_optim **out, const struct mk_model *m,
                                     const struct mk_optim_hp *hp, int shard, int shards);
 void mk_optim_free(struct mk_optim *o);
+/* Whether o holds a shard of the block's moments rather than all of them */
+static inline int mk_optim_sharded(const struct mk_optim *o)
+{
+    return o->hi - o->lo != o->n;
+}
 /* One AdamW update of params from grads (both backend memory, n floats) at learning rate lr,
  * with the gradient multiplied by grad_scale (clipping and accumulation averaging); only
  * [lo, hi) of params changes. */

@@ -122,7 +122,7 @@ static mk_status setup_model(struct trainer *t)
  * the optimizer step and the next step's zeroing. */
 static int sharded(const struct trainer *t)
 {
-    return t->opt && t->opt->hi - t->opt->lo != t->opt->n;
+    return t->opt && mk_optim_sharded(t->opt);
 }
 
 static mk_status gather_shards(struct trainer *t, float *dst, const float *shard)

@@ -45,7 +45,7 @@ static mk_status add_optim(const struct mk_optim *o, const float *whole_m, const
                            const char *prefix, struct mk_st_entry *e, int *n, float **bufs,
                            int64_t *shape, int64_t *step, char names[][32])
 {
-    const int shard = o->hi - o->lo != o->n;
+    const int shard = mk_optim_sharded(o);
     if (shard && (!whole_m || !whole_v))
         return mk_fail(MK_ERR_INVALID, "saving a shard of the optimizer's moments: the whole "
                        "ones were not gathered");

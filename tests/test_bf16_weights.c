@@ -34,15 +34,10 @@ static struct mk_model *make(const struct mk_config *cfg, enum mk_precision p, c
     return m;
 }
 
-/* bf16 round to nearest even, as __float2bfloat16_rn (finite inputs) */
+/* x rounded to bf16 (nearest even, as __float2bfloat16_rn; half.h) */
 static float bf16_round(float x)
 {
-    uint32_t u;
-    memcpy(&u, &x, 4);
-    u += 0x7fffu + ((u >> 16) & 1u);
-    u &= 0xffff0000u;
-    memcpy(&x, &u, 4);
-    return x;
+    return mk_bf16_to_f32(mk_f32_to_bf16(x));
 }
 
 /* params with every weight matrix (the four of each layer and the head) rounded to bf16 */

@@ -83,7 +83,7 @@ static double cmp16(const void *d, const uint16_t *ref, size_t n)
     if (gpu->download(g, d, n * sizeof *g))
         bail_out("download: %s", mk_last_error());
     for (size_t i = 0; i < n; i++)
-        gf[i] = mk_float_of_bf16(g[i]), rf[i] = mk_float_of_bf16(ref[i]);
+        gf[i] = mk_bf16_to_f32(g[i]), rf[i] = mk_bf16_to_f32(ref[i]);
     double e = max_rel(gf, rf, n);
     free(g), free(gf), free(rf);
     return e;
@@ -203,9 +203,9 @@ static void test_linear(size_t M, int K, int N, int ld_in, int ld_din, int with_
     /* grad16: dout and in as bf16 only ([M, N] and [M, K] contiguous) */
     uint16_t *dout16 = grad16 ? malloc(M * N * 2) : NULL, *in16 = grad16 ? malloc(M * K * 2) : NULL;
     for (size_t i = 0; dout16 && i < M * N; i++)
-        dout16[i] = mk_bf16_of(dout[i]);
+        dout16[i] = mk_f32_to_bf16(dout[i]);
     for (size_t i = 0; in16 && i < M * K; i++)
-        in16[i] = mk_bf16_of(in[i / K * ld_in + i % K]);
+        in16[i] = mk_f32_to_bf16(in[i / K * ld_in + i % K]);
     uint16_t *d_dout16 = dev(dout16, M * N * 2), *d_in16 = dev(in16, M * K * 2);
     const float *in_h = in16 ? NULL : in, *in_d = in16 ? NULL : d_in;
     cpu->linear_fwd(out, in_h, ld_in, W, bias, M, K, N, in16);

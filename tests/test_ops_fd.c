@@ -118,7 +118,7 @@ static int bf16_matches(const uint16_t *h, const double *added, size_t rows, int
     int same = 1;
     for (size_t r = 0; r < rows; r++)
         for (int c = c0; c < c1; c++)
-            same &= h[r * ld + c] == mk_bf16_of((float)added[r * ld + c]);
+            same &= h[r * ld + c] == mk_f32_to_bf16((float)added[r * ld + c]);
     return same;
 }
 
@@ -269,7 +269,7 @@ static void test_linear(size_t M, int K, int N, int ld_in, int ld_din, int with_
         double *d2 = xcalloc(M * ld_din, sizeof *d2), *w1 = grad_new((size_t)N * K);
         double *w2 = copy_new(w1, (size_t)N * K);
         for (size_t i = 0; i < M * (size_t)N; i++)
-            g[i] = mk_float_of_bf16(g16[i] = mk_bf16_of((float)c.wout[i]));
+            g[i] = mk_bf16_to_f32(g16[i] = mk_f32_to_bf16((float)c.wout[i]));
         mk_refd_linear_bwd(d1, ld_din, w1, NULL, g, c.in, ld_in, c.W, M, K, N, MK_GRAD_SET,
                            NULL, NULL);
         mk_refd_linear_bwd(d2, ld_din, w2, NULL, NULL, c.in, ld_in, c.W, M, K, N, MK_GRAD_SET,
@@ -281,7 +281,7 @@ static void test_linear(size_t M, int K, int N, int ld_in, int ld_din, int with_
         double *xv = xcalloc(M * K, sizeof *xv), *o1 = xcalloc(M * N, sizeof *o1);
         double *o2 = xcalloc(M * N, sizeof *o2);
         for (size_t i = 0; i < M * (size_t)K; i++)
-            xv[i] = mk_float_of_bf16(x16[i] = mk_bf16_of((float)c.in[i / K * ld_in + i % K]));
+            xv[i] = mk_bf16_to_f32(x16[i] = mk_f32_to_bf16((float)c.in[i / K * ld_in + i % K]));
         mk_refd_linear_fwd(o1, xv, K, c.W, c.bias, M, K, N, NULL);
         mk_refd_linear_fwd(o2, NULL, K, c.W, c.bias, M, K, N, x16);
         mk_refd_linear_bwd(d1, ld_din, w1, NULL, c.wout, xv, K, c.W, M, K, N, MK_GRAD_SET, NULL,
