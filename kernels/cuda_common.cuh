@@ -120,6 +120,10 @@ void mk_cuda_adamw(float *p, float *m, float *v, const float *grad, size_t n,
                    const struct mk_adamw_hp *hp);
 double mk_cuda_sumsq(const float *x, size_t n);
 void mk_cuda_argmax_rows(int32_t *ids, const float *x, size_t rows, int n);
+void mk_cuda_pool_fwd(float *pooled, const float *feat, const int32_t *len, int B, int L, int D,
+                      int last);
+void mk_cuda_pool_bwd(float *dfeat, const float *dpooled, const int32_t *len, int B, int L, int D,
+                      int last);
 mk_status mk_cuda_weights_bf16_set(const void *owner, const float *const *W, const size_t *numel,
                                    int n);
 void mk_cuda_weights_bf16_stale(const void *owner);

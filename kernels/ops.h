@@ -1,9 +1,9 @@
 /* ops.h — the op table: one set of kernels per backend (CPU reference, CUDA), chosen once when
  * a model is created. Each op's contract (shapes, strides, the formula) is in its own header
- * (embedding.h, rmsnorm.h, linear.h, conv1d.h, scan.h, cross_entropy.h, adamw.h); the table
- * entries take the same arguments in the same order, as float, with every pointer in the
- * backend's memory (host memory for the CPU, device memory for CUDA). Kernels run in order on
- * the backend's one stream; `sync` waits for them and reports the first error.
+ * (embedding.h, rmsnorm.h, linear.h, conv1d.h, scan.h, cross_entropy.h, adamw.h, argmax.h,
+ * pool.h); the table entries take the same arguments in the same order, as float, with every
+ * pointer in the backend's memory (host memory for the CPU, device memory for CUDA). Kernels
+ * run in order on the backend's one stream; `sync` waits for them and reports the first error.
  */
 #ifndef MK_OPS_H
 #define MK_OPS_H
@@ -20,6 +20,7 @@
 #include "cross_entropy.h"
 #include "adamw.h"
 #include "argmax.h"
+#include "pool.h"
 
 #ifdef MK_REAL_DOUBLE
 #error "ops.h is the float op table; the double kernels are for tests only"
@@ -101,6 +102,11 @@ struct mk_ops {
                                   int n);
     void (*weights_bf16_stale)(const void *owner);
     void (*weights_bf16_refresh)(const void *owner);
+    /* A classifier's pooling of its features over each sequence and its backward (pool.h). */
+    void (*pool_fwd)(float *pooled, const float *feat, const int32_t *len, int B, int L, int D,
+                     int last);
+    void (*pool_bwd)(float *dfeat, const float *dpooled, const int32_t *len, int B, int L, int D,
+                     int last);
 };
 
 /* The CPU reference backend (always available). */

@@ -80,6 +80,8 @@ static const struct mk_ops cpu_ops = {
     .adamw = mk_ref_adamw,
     .sumsq = mk_ref_sumsq,
     .argmax_rows = mk_ref_argmax_rows,
+    .pool_fwd = mk_ref_pool_fwd,
+    .pool_bwd = mk_ref_pool_bwd,
 };
 
 /* OpenBLAS built with pthreads keeps its own spinning thread pool: make it single-threaded

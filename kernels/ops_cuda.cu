@@ -266,6 +266,8 @@ static const struct mk_ops cuda_ops = {
     mk_cuda_weights_bf16_set,
     mk_cuda_weights_bf16_stale,
     mk_cuda_weights_bf16_refresh,
+    mk_cuda_pool_fwd,
+    mk_cuda_pool_bwd,
 };
 
 /* ---- devices ------------------------------------------------------------------------------ */

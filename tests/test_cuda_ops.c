@@ -475,6 +475,34 @@ static void test_argmax(size_t rows, int n)
     gpu->free(d_x), gpu->free(d_ids);
 }
 
+/* pooling over rows of random lengths (1 and L among them): the mean against the reference's
+ * double sums (fp32 runs of 256 steps: ~1e-6), last and both backwards exactly; the backward
+ * buffer starts random, so an element left unwritten fails */
+static void test_pool(int B, int L, int D)
+{
+    const size_t n = (size_t)B * L * D;
+    float *feat = hrand(n, 1, 0.5f), *dp = hrand((size_t)B * D, 1, 0);
+    float *pooled = malloc((size_t)B * D * sizeof *pooled), *dfeat = hrand(n, 1, 0);
+    int32_t *len = malloc((size_t)B * sizeof *len);
+    for (int b = 0; b < B; b++)
+        len[b] = b == 0 ? L : b == 1 ? 1 : 1 + (int)((frand() + 1) * 0.5f * (L - 1));
+    float *d_feat = dev(feat, n * 4), *d_pooled = dev(pooled, (size_t)B * D * 4);
+    float *d_dp = dev(dp, (size_t)B * D * 4), *d_dfeat = dev(dfeat, n * 4);
+    int32_t *d_len = dev(len, (size_t)B * sizeof *len);
+    for (int last = 0; last < 2; last++) {
+        cpu->pool_fwd(pooled, feat, len, B, L, D, last);
+        cpu->pool_bwd(dfeat, dp, len, B, L, D, last);
+        gpu->pool_fwd(d_pooled, d_feat, d_len, B, L, D, last);
+        gpu->pool_bwd(d_dfeat, d_dp, d_len, B, L, D, last);
+        synced("pool");
+        diag("pool %s B=%d L=%d D=%d", last ? "last" : "mean", B, L, D);
+        check("  pooled", cmp(d_pooled, pooled, (size_t)B * D), last ? 0 : 1e-5);
+        check("  dfeat", cmp(d_dfeat, dfeat, n), 0); /* the same product */
+    }
+    free(feat), free(dp), free(pooled), free(dfeat), free(len);
+    gpu->free(d_feat), gpu->free(d_pooled), gpu->free(d_dp), gpu->free(d_dfeat), gpu->free(d_len);
+}
+
 int main(void)
 {
     if (mk_cuda_device_count() == 0)
@@ -569,5 +597,8 @@ int main(void)
     test_argmax(1, 50280);
     test_argmax(6, 50280);
     test_argmax(4, 7);
+    test_pool(16, 16000, 64); /* the speech classifier's micro-batch */
+    test_pool(5, 1000, 70);   /* D not a multiple of 32 */
+    test_pool(3, 1, 8);
     return exit_status();
 }

@@ -17,6 +17,7 @@
 #include "conv1d.h"
 #include "scan.h"
 #include "cross_entropy.h"
+#include "pool.h"
 #include "ops_common.h"
 
 #ifndef MK_REAL_DOUBLE
@@ -552,6 +553,38 @@ static void test_cross_entropy(int weighted)
     free(c.logits), free(c.loss), free(c.weights), free(c.targets), free(dl), free(dl16);
 }
 
+/* ---- pooling ------------------------------------------------------------------------------ */
+
+struct pool_ctx {
+    double *feat, *pooled, *wout;
+    const int32_t *len;
+    int B, L, D, last;
+};
+
+static double pool_f(void *p)
+{
+    struct pool_ctx *c = p;
+    mk_refd_pool_fwd(c->pooled, c->feat, c->len, c->B, c->L, c->D, c->last);
+    return dot(c->wout, c->pooled, (size_t)c->B * c->D);
+}
+
+/* Rows of 1, L and a few tokens: padding past len_b has no gradient (numeric 0), which the
+ * backward must write (dfeat starts random: it is set, not accumulated). */
+static void test_pool(int last)
+{
+    const int B = 3, L = 6, D = 5;
+    const int32_t len[3] = {1, 6, 4};
+    const size_t n = (size_t)B * L * D;
+    struct pool_ctx c = {rand_new(n, -1, 1), rand_new((size_t)B * D, 0, 0),
+                         rand_new((size_t)B * D, -1, 1), len, B, L, D, last};
+    double *dfeat = rand_new(n, -1, 1);
+    mk_refd_pool_bwd(dfeat, c.wout, len, B, L, D, last);
+    struct fd_var v[] = {{"feat", c.feat, dfeat, n}};
+    fd_check(last ? "pool last B=3 L=6 D=5 (lengths 1, 6, 4)"
+                  : "pool mean B=3 L=6 D=5 (lengths 1, 6, 4)", pool_f, &c, v, 1, SIZE_MAX);
+    free(c.feat), free(c.pooled), free(c.wout), free(dfeat);
+}
+
 int main(void)
 {
     plan_lazy();
@@ -589,6 +622,8 @@ int main(void)
 
     test_cross_entropy(0);
     test_cross_entropy(1);
+    test_pool(0);
+    test_pool(1);
     diag("largest relative error %.3e (tolerance %.0e)", worst, FD_TOL);
     return exit_status();
 }
