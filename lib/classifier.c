@@ -41,11 +41,11 @@ void mk_classifier_free(struct mk_classifier *c, const struct mk_model *m)
 {
     if (!c)
         return;
-    if (c->dfeat_dev)
-        m->ops->free(c->dfeat_dev);
+    m->ops->free(c->dfeat_dev);
+    m->ops->free(c->pooled_dev);
+    m->ops->free(c->len_dev);
     free(c->params);
     free(c->grads);
-    free(c->feat);
     free(c->pooled);
     free(c->dlogits);
     free(c->len);
@@ -67,31 +67,39 @@ void mk_classifier_zero_grads(struct mk_classifier *c)
     memset(c->grads, 0, c->n_params * sizeof(float));
 }
 
+/* Buffers for B rows of L tokens: the backend's feature gradient and, per row, the pooled
+ * features, the logits' gradient and the lengths (host and backend copies). */
 static mk_status reserve(struct mk_classifier *c, const struct mk_model *m, int B, int L)
 {
+    const struct mk_ops *ops = m->ops;
     size_t need = (size_t)B * L * c->D;
     if (need > c->cap) {
-        free(c->feat);
-        if (c->dfeat_dev)
-            m->ops->free(c->dfeat_dev);
+        ops->free(c->dfeat_dev);
         c->dfeat_dev = NULL;
         c->cap = 0;
-        c->feat = malloc(need * sizeof(float));
-        if (!c->feat || m->ops->alloc((void **)&c->dfeat_dev, need * sizeof(float)) != MK_OK)
-            return mk_fail(MK_ERR_NOMEM, "out of memory for classifier features");
+        if (ops->alloc((void **)&c->dfeat_dev, need * sizeof(float)) != MK_OK)
+            return mk_fail(MK_ERR_NOMEM, "out of memory for the classifier's feature gradient "
+                           "(%d x %d x %d floats)", B, L, c->D);
         c->cap = need;
     }
-    float *pooled = realloc(c->pooled, (size_t)B * c->D * sizeof(float));
-    if (pooled)
-        c->pooled = pooled;
-    float *dl = realloc(c->dlogits, (size_t)B * c->C * sizeof(float));
-    if (dl)
-        c->dlogits = dl;
-    int32_t *len = realloc(c->len, (size_t)B * sizeof(int32_t));
-    if (len)
-        c->len = len;
-    if (!pooled || !dl || !len)
-        return mk_fail(MK_ERR_NOMEM, "out of memory for classifier outputs");
+    if (B > c->rows) {
+        ops->free(c->pooled_dev);
+        ops->free(c->len_dev);
+        c->pooled_dev = NULL;
+        c->len_dev = NULL;
+        c->rows = 0;
+        free(c->pooled);
+        free(c->dlogits);
+        free(c->len);
+        c->pooled = malloc((size_t)B * c->D * sizeof(float));
+        c->dlogits = malloc((size_t)B * c->C * sizeof(float));
+        c->len = malloc((size_t)B * sizeof(int32_t));
+        if (!c->pooled || !c->dlogits || !c->len ||
+            ops->alloc((void **)&c->pooled_dev, (size_t)B * c->D * sizeof(float)) != MK_OK ||
+            ops->alloc((void **)&c->len_dev, (size_t)B * sizeof(int32_t)) != MK_OK)
+            return mk_fail(MK_ERR_NOMEM, "out of memory for the classifier's outputs");
+        c->rows = B;
+    }
     c->B = B;
     c->L = L;
     return MK_OK;
@@ -102,13 +110,22 @@ mk_status mk_classifier_forward(struct mk_classifier *c, struct mk_model *m,
                                 int *correct, int *counted)
 {
     const int B = b->B, L = b->L, D = c->D, C = c->C;
+    const struct mk_ops *ops = m->ops;
     const float *dev_feat;
     mk_status st = reserve(c, m, B, L);
+    for (int r = 0; st == MK_OK && r < B; r++)
+        c->len[r] = b->lengths[r] < 1 ? 1 : b->lengths[r] > L ? L : b->lengths[r];
     if (st == MK_OK)
         st = mk_model_forward_features(m, b->ids, b->has_reset ? b->reset : NULL, B, L,
                                        &dev_feat);
     if (st == MK_OK)
-        st = m->ops->download(c->feat, dev_feat, (size_t)B * L * D * sizeof(float));
+        st = ops->upload(c->len_dev, c->len, (size_t)B * sizeof(int32_t));
+    if (st == MK_OK) {
+        ops->pool_fwd(c->pooled_dev, dev_feat, c->len_dev, B, L, D, c->pool == MK_POOL_LAST);
+        st = ops->download(c->pooled, c->pooled_dev, (size_t)B * D * sizeof(float));
+    }
+    if (st == MK_OK)
+        st = ops->sync();
     if (st != MK_OK)
         return st;
     const float *W = c->params, *bias = c->params + (size_t)C * D;
@@ -117,20 +134,7 @@ mk_status mk_classifier_forward(struct mk_classifier *c, struct mk_model *m,
     for (int r = 0; r < B; r++)
         n += b->labels[r] >= 0;
     for (int r = 0; r < B; r++) {
-        int len = b->lengths[r] > 0 ? b->lengths[r] : 1;
-        c->len[r] = len;
-        float *pooled = c->pooled + (size_t)r * D;
-        const float *h = c->feat + (size_t)r * L * D;
-        if (c->pool == MK_POOL_LAST) {
-            memcpy(pooled, h + (size_t)(len - 1) * D, (size_t)D * sizeof(float));
-        } else {
-            for (int d = 0; d < D; d++) {
-                double s = 0;
-                for (int t = 0; t < len; t++)
-                    s += h[(size_t)t * D + d];
-                pooled[d] = (float)(s / len);
-            }
-        }
+        const float *pooled = c->pooled + (size_t)r * D;
         /* logits, then a stable softmax (subtract the max) */
         float *dl = c->dlogits + (size_t)r * C;
         float mx = -INFINITY;
@@ -178,33 +182,29 @@ mk_status mk_classifier_backward(struct mk_classifier *c, struct mk_model *m, in
     const int B = c->B, L = c->L, D = c->D, C = c->C;
     const float *W = c->params;
     float *gW = c->grads, *gb = c->grads + (size_t)C * D;
-    /* the host feature buffer is reused for d(loss)/d(features) */
-    float *dfeat = c->feat;
-    memset(dfeat, 0, (size_t)B * L * D * sizeof(float));
+    /* the host's pooled features are read, then replaced by d(loss)/d(pooled) = dlogits W */
     for (int r = 0; r < B; r++) {
-        const float *dl = c->dlogits + (size_t)r * C, *pooled = c->pooled + (size_t)r * D;
-        float *dh = dfeat + (size_t)r * L * D;
+        const float *dl = c->dlogits + (size_t)r * C;
+        float *pooled = c->pooled + (size_t)r * D;
         for (int k = 0; k < C; k++) {
             gb[k] += dl[k];
             for (int d = 0; d < D; d++)
                 gW[(size_t)k * D + d] += dl[k] * pooled[d];
         }
-        const int len = c->len[r];
         for (int d = 0; d < D; d++) {
             float dp = 0;
             for (int k = 0; k < C; k++)
                 dp += dl[k] * W[(size_t)k * D + d];
-            if (c->pool == MK_POOL_LAST)
-                dh[(size_t)(len - 1) * D + d] = dp;
-            else
-                for (int t = 0; t < len; t++)
-                    dh[(size_t)t * D + d] = dp / (float)len;
+            pooled[d] = dp;
         }
     }
     if (freeze)
         return MK_OK;
-    mk_status st = m->ops->upload(c->dfeat_dev, dfeat, (size_t)B * L * D * sizeof(float));
-    return st != MK_OK ? st : mk_model_backward_features(m, c->dfeat_dev);
+    mk_status st = m->ops->upload(c->pooled_dev, c->pooled, (size_t)B * D * sizeof(float));
+    if (st != MK_OK)
+        return st;
+    m->ops->pool_bwd(c->dfeat_dev, c->pooled_dev, c->len_dev, B, L, D, c->pool == MK_POOL_LAST);
+    return mk_model_backward_features(m, c->dfeat_dev);
 }
 
 mk_status mk_classifier_save(const struct mk_classifier *c, const char *dir)

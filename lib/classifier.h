@@ -12,8 +12,10 @@
  *     mk_classifier_backward(c, model, freeze_backbone);   // accumulates gW, gb (and the model's)
  *
  * The head is small, so it lives in host memory whatever the backbone's device is; the
- * features come down and their gradient goes up once per micro-batch. Parameters and
- * gradients are each one block ([W | bias]) so the optimizer treats them like the model's.
+ * pooling and its backward run on the backbone's backend (the op table's pool_fwd / pool_bwd),
+ * so only the pooled features [B, D] come down and their gradient goes up once per
+ * micro-batch. Parameters and gradients are each one block ([W | bias]) so the optimizer
+ * treats them like the model's.
  */
 #ifndef MK_CLASSIFIER_H
 #define MK_CLASSIFIER_H
@@ -29,12 +31,14 @@ struct mk_classifier {
     struct mk_labels labels; /* class names, index = class id */
     /* the last forward, for backward */
     int B, L;
-    float *feat;           /* [B, L, D] host copy of the features */
-    float *pooled;         /* [B, D] */
+    float *pooled;         /* [B, D] host copy of the pooled features */
     float *dlogits;        /* [B, C] d(loss)/d(logits) */
-    int32_t *len;          /* [B] */
+    int32_t *len;          /* [B] real tokens of each row (1..L) */
     float *dfeat_dev;      /* backend [B, L, D], for mk_model_backward_features */
-    size_t cap;            /* floats allocated for feat / dfeat_dev */
+    size_t cap;            /* floats allocated for dfeat_dev */
+    float *pooled_dev;     /* backend [B, D]: the pooled features, then their gradient */
+    int32_t *len_dev;      /* backend [B] */
+    int rows;              /* rows allocated for pooled / dlogits / len and their backend copies */
 };
 
 mk_status mk_classifier_create(struct mk_classifier **out, const struct mk_model *m, int C,
