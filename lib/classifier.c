@@ -145,10 +145,11 @@ mk_status mk_classifier_forward(struct mk_classifier *c, struct mk_model *m,
             dl[k] = (float)z;
             mx = dl[k] > mx ? dl[k] : mx;
         }
-        double zsum = 0;
-        int arg = 0;
-        for (int k = 0; k < C; k++) {
+        int arg = 0; /* the first largest logit, taken before dl is overwritten */
+        for (int k = 1; k < C; k++)
             arg = dl[k] > dl[arg] ? k : arg;
+        double zsum = 0;
+        for (int k = 0; k < C; k++) {
             dl[k] = expf(dl[k] - mx);
             zsum += dl[k];
         }

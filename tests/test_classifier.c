@@ -3,7 +3,8 @@
  * differences of that loss: every element of the head's W and bias, and a sample of the
  * backbone's parameters (through mk_model_backward_features and the pooling's backward), for
  * mean and last pooling over rows of different lengths (L, a few tokens, 1) with one
- * unlabelled row. Then, where there is a GPU, the same model and batches on CUDA (fp32 GEMMs)
+ * unlabelled row; the forward's count of correct rows against the argmax of its
+ * probabilities. Then, where there is a GPU, the same model and batches on CUDA (fp32 GEMMs)
  * against the CPU: probabilities, loss and every gradient.
  */
 #include <math.h>
@@ -190,11 +191,44 @@ static void check_cuda(int pool, const char *name)
     drop(&gpu);
 }
 
+/* `correct` (the training's validation accuracy) == the labelled rows whose largest
+ * probability is their label (the classify task's count), over 30 random heads */
+static void check_correct(void)
+{
+    int32_t ids[B * L];
+    const struct mk_batch b = batch(ids);
+    struct setup s = make(MK_DEVICE_CPU, MK_POOL_MEAN, NULL);
+    struct mk_rng r;
+    mk_rng_seed(&r, 23);
+    int bad = 0, total = 0;
+    for (int trial = 0; trial < 30; trial++) {
+        for (size_t i = 0; i < s.c->n_params; i++)
+            s.c->params[i] = (float)(6 * mk_rng_uniform(&r) - 3);
+        float p[B * C];
+        double loss;
+        int correct, counted, hits = 0;
+        if (mk_classifier_forward(s.c, s.m, &b, p, &loss, &correct, &counted) != MK_OK)
+            bail_out("%s", mk_last_error());
+        for (int row = 0; row < B; row++) {
+            int arg = 0;
+            for (int k = 1; k < C; k++)
+                arg = p[row * C + k] > p[row * C + arg] ? k : arg;
+            hits += labels[row] >= 0 && arg == labels[row];
+        }
+        bad += correct != hits || counted != 3;
+        total += hits;
+    }
+    ok(bad == 0, "forward's correct == argmax of its probabilities over the labelled rows (%d "
+       "of 30 heads differ; %d hits of 90)", bad, total);
+    drop(&s);
+}
+
 int main(void)
 {
     plan_lazy();
     check_fd(MK_POOL_MEAN, "mean pooling");
     check_fd(MK_POOL_LAST, "last pooling");
+    check_correct();
     if (mk_cuda_device_count() > 0) {
         check_cuda(MK_POOL_MEAN, "mean pooling");
         check_cuda(MK_POOL_LAST, "last pooling");
