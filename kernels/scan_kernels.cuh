@@ -888,52 +888,74 @@ template <typename T, int NS> static void scan_fwd_ns(T *out, float *state, scan
     mk_cuda_scratch_free(scr);
 }
 
-/* L = 1 (decoding): a group of G lanes per (b, e) (G = N rounded up to a power of two, at
- * most 32; lane j owns states n = j, j + G, ...), so the state [B, E, N] is read and written
- * in whole rows and the N exps run in parallel:
+/* L = 1 (decoding): a group of G lanes per (channel e, RB rows b) (G = N rounded up to a power
+ * of two, at most 32; lane j owns states n = j, j + G, ...), so the state [B, E, N] is read and
+ * written in whole rows and the N exps run in parallel; each lane walks RB rows of the batch
+ * (RB = 4 for batches of 32 or more), so what depends only on e (A, the row of W_dt) is loaded
+ * once for them and their chains of loads and exps overlap:
  *   h_n = exp(dt A_n) h_n + dt u B_n,  y = sum_n C_n h_n  (shuffle sum over the group),
  *   out = (y + D u) SiLU(z)
  * With W_dt, the group first takes delta = x_dt . W_dt[e] (lane j: r = j, j + G, ...; shuffle
- * sum), so dt_proj is no kernel of its own. Accurate expf/log1pf as in the reference (one
- * step: the cost is latency, not work). */
-template <typename T> __global__ void scan_step_kernel(T *out, float *state, scan_args<T> a, int G)
+ * sum), so dt_proj is no kernel of its own. exp, softplus and SiLU are the scan's fast forms
+ * (scan_ex2: 2 ulp), as in the chunked kernels. */
+template <typename T, int RB>
+__global__ void scan_step_kernel(T *out, float *state, scan_args<T> a, int G)
 {
     size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
     const int j = (int)(i & (G - 1));
-    const size_t o = i >> (__ffs(G) - 1); /* (b, e) */
-    const bool live = o < (size_t)a.B * a.E;
-    const int b = live ? (int)(o / a.E) : 0, e = live ? (int)(o % a.E) : 0;
-    float y = 0.0f, u = 0.0f, dtp = 0.0f;
+    const size_t o = i >> (__ffs(G) - 1); /* (row group, e) */
+    const int groups = (a.B + RB - 1) / RB;
+    const bool live = o < (size_t)groups * a.E;
+    const int b0 = live ? (int)(o / a.E) * RB : 0, e = live ? (int)(o % a.E) : 0;
+    float y[RB], dtp[RB];
+    for (int k = 0; k < RB; k++)
+        y[k] = dtp[k] = 0.0f;
     if (a.W_dt) { /* the same for the whole grid: every lane reaches the shuffles */
-        for (int r = j; live && r < a.R; r += G)
-            dtp += a.x_dt[(size_t)b * a.ld_bc + r] * a.W_dt[(size_t)e * a.R + r];
-        for (int k = G >> 1; k > 0; k >>= 1)
-            dtp += __shfl_xor_sync(0xffffffffu, dtp, k, G);
+        for (int r = j; live && r < a.R; r += G) {
+            const float w = a.W_dt[(size_t)e * a.R + r];
+            for (int k = 0; k < RB; k++)
+                if (b0 + k < a.B)
+                    dtp[k] += a.x_dt[(size_t)(b0 + k) * a.ld_bc + r] * w;
+        }
+        for (int k = 0; k < RB; k++)
+            for (int m = G >> 1; m > 0; m >>= 1)
+                dtp[k] += __shfl_xor_sync(0xffffffffu, dtp[k], m, G);
     }
-    if (live) {
-        u = ldf(a.u, o);
-        float x = (a.W_dt ? dtp : ldf(a.delta, o)) + a.delta_bias[e];
-        float dt = x > 20.0f ? x : log1pf(expf(x)), dtu = dt * u;
-        bool keep = state && !(a.reset && a.reset[b]);
+    float u[RB];
+    for (int k = 0; k < RB; k++) {
+        const int b = b0 + k;
+        u[k] = 0.0f;
+        if (!live || b >= a.B)
+            continue;
+        const size_t be = (size_t)b * a.E + e;
+        u[k] = ldf(a.u, be);
+        const float x = (a.W_dt ? dtp[k] : ldf(a.delta, be)) + a.delta_bias[e];
+        const float dt = scan_softplus(x), dtu = dt * u[k];
+        const bool keep = state && !(a.reset && a.reset[b]);
         for (int n = j; n < a.N; n += G) {
-            float A = -expf(a.A_log[(size_t)e * a.N + n]);
-            size_t r = (size_t)b * a.ld_bc + n, si = o * a.N + n;
-            float h = expf(dt * A) * (keep ? state[si] : 0.0f) + dtu * ldf(a.Bm, r);
-            y += ldf(a.Cm, r) * h;
+            const float A2 = -expf(a.A_log[(size_t)e * a.N + n]) * SCAN_LOG2E;
+            const size_t r = (size_t)b * a.ld_bc + n, si = be * a.N + n;
+            const float h = scan_ex2(dt * A2) * (keep ? state[si] : 0.0f) + dtu * ldf(a.Bm, r);
+            y[k] += ldf(a.Cm, r) * h;
             if (state)
                 state[si] = h;
         }
     }
-    for (int k = G >> 1; k > 0; k >>= 1) /* groups are aligned runs of G lanes of one warp */
-        y += __shfl_xor_sync(0xffffffffu, y, k, G);
-    if (!live || j)
-        return;
-    y += a.Dskip[e] * u;
-    if (a.z) {
-        float zv = ldf(a.z, (size_t)b * a.ld_z + e);
-        y *= zv / (1.0f + expf(-zv));
+    for (int k = 0; k < RB; k++) /* groups are aligned runs of G lanes of one warp */
+        for (int m = G >> 1; m > 0; m >>= 1)
+            y[k] += __shfl_xor_sync(0xffffffffu, y[k], m, G);
+    for (int k = 0; k < RB; k++) { /* lane k writes row k (spread over the group's lanes) */
+        const int b = b0 + k;
+        if (!live || b >= a.B || j != k % G)
+            continue;
+        const size_t be = (size_t)b * a.E + e;
+        float v = y[k] + a.Dskip[e] * u[k];
+        if (a.z) {
+            const float zv = ldf(a.z, (size_t)b * a.ld_z + e);
+            v *= zv * scan_sigmoid(zv);
+        }
+        put_out(out, a.out16, be, v);
     }
-    put_out(out, a.out16, o, y);
 }
 
 /* lanes per (b, e) of the step: N rounded up to a power of two, at most a warp */
@@ -955,10 +977,13 @@ template <typename T> static void scan_fwd_launch(T *out, float *state, const sc
         return;
     }
     if (a.L == 1) {
-        const int G = scan_step_lanes(a.N);
-        const size_t threads = (size_t)a.B * a.E * G;
-        scan_step_kernel<T><<<(unsigned)((threads + 127) / 128), 128, 0, mk_cuda_stream()>>>(
-            out, state, a, G);
+        const int G = scan_step_lanes(a.N), RB = a.B >= 32 ? 4 : 1;
+        const size_t threads = (size_t)((a.B + RB - 1) / RB) * a.E * G;
+        const unsigned blocks = (unsigned)((threads + 127) / 128);
+        if (RB == 4)
+            scan_step_kernel<T, 4><<<blocks, 128, 0, mk_cuda_stream()>>>(out, state, a, G);
+        else
+            scan_step_kernel<T, 1><<<blocks, 128, 0, mk_cuda_stream()>>>(out, state, a, G);
         MK_LAUNCH_CHECK();
         return;
     }

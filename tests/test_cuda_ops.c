@@ -552,6 +552,8 @@ int main(void)
     test_scan(3, 1, 70, 5, 1, 1, 2);   /* the step's lane groups: G = 8 for N = 5, resets */
     test_scan(2, 1, 33, 64, 0, 1, 0);  /* G = 32, two states a lane */
     test_scan(64, 1, 96, 16, 1, 0, 0); /* a decoding batch, no state */
+    test_scan(34, 1, 70, 5, 1, 1, 2);  /* 4 rows a lane (B >= 32), B not a multiple of 4 */
+    test_scan(33, 1, 33, 64, 1, 1, 0); /* 4 rows a lane, G = 32, two states a lane */
     test_scan(2, 37, 96, 16, 1, 1, 7);
     test_scan(3, 70, 130, 5, 0, 0, 0);
     test_scan(2, 100, 48, 64, 1, 1, 0);
@@ -563,6 +565,8 @@ int main(void)
     test_scan_step_dt(64, 96, 16, 48); /* a decoding batch */
     test_scan_step_dt(3, 70, 5, 7);    /* G = 8 > R: idle lanes in the dot */
     test_scan_step_dt(2, 33, 64, 50);  /* G = 32 */
+    test_scan_step_dt(34, 70, 5, 7);   /* 4 rows a lane, the last group of 2 */
+    test_scan_step_dt(33, 33, 64, 50);
     /* activation gradients set, not added (the model's backward): every kernel variant */
     grad_mode = MK_GRAD_SET;
     test_linear(77, 96, 80, 130, 150, 1, 0);
