@@ -9,12 +9,13 @@
 # unpacked into datasets/) and optionally datasets/digits (data/fetch_debian.sh digits).
 # Sizes (environment; the defaults aim at 6-8 minutes on an H200): LM_STEPS [1500],
 # CLS_STEPS [600], N_GEN [32], BATCH [16], TRAIN_SETS (more --set arguments for the two
-# training runs, e.g. for a CPU smoke test: TRAIN_SETS='--set model.d_model=16').
+# training runs, e.g. for a CPU smoke test: TRAIN_SETS='--set model.d_model=16'), LM_SETS
+# (more for the language model only, e.g. LM_SETS='--set model.d_model=128').
 # Each step's log and wall time go to $OUT/NAME.log; a summary to $OUT/summary.tsv.
 set -eu
 : "${MAMBAKIT:?set MAMBAKIT to the mambakit binary}" "${OUT:?set OUT to the output directory}"
 LM_STEPS=${LM_STEPS:-1500} CLS_STEPS=${CLS_STEPS:-600} N_GEN=${N_GEN:-32} BATCH=${BATCH:-16}
-TRAIN_SETS=${TRAIN_SETS:-}
+TRAIN_SETS=${TRAIN_SETS:-} LM_SETS=${LM_SETS:-}
 mkdir -p "$OUT"
 if [ -n "${SC09_ARCHIVE:-}" ] && [ ! -d datasets/sc09 ]; then
     mkdir -p datasets && tar -C datasets -xJf "$SC09_ARCHIVE"
@@ -36,7 +37,7 @@ step() {
 
 # shellcheck disable=SC2086
 step lm-train recipes/speech-train.yaml --set task.max_steps="$LM_STEPS" \
-    --set data.micro_batch="$BATCH" --set run.out="$runs/speech-train" $TRAIN_SETS
+    --set data.micro_batch="$BATCH" --set run.out="$runs/speech-train" $TRAIN_SETS $LM_SETS
 step lm-test recipes/speech-train.yaml --set task.kind=eval \
     --set "model={from: $runs/speech-train/last}" --set run.out="$runs/speech-eval"
 step generate recipes/speech-generate.yaml --set model.from="$runs/speech-train/last" \
