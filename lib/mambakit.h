@@ -235,6 +235,19 @@ typedef int (*mk_token_fn)(int32_t token, void *user);
 mk_status mk_generate(struct mk_model *m, const int32_t *prompt, int n_prompt, int max_new,
                       const struct mk_sampler_opts *opts, int eos_id,
                       mk_token_fn on_token, void *user, int32_t *out, int *n_out);
+/* Generates n_seq sequences after the same prompt in one batch of recurrent steps (one
+ * mk_model_step of n_seq rows per token; on a GPU about as fast as one sequence). Row i
+ * samples with seed opts->seed + i and its own history, as mk_generate does with that seed:
+ * the same tokens where the batched step computes each row as the one-row step does (the
+ * CPU's op table), else the same distribution (CUDA's products round differently with the
+ * number of rows, and a long sample at temperature > 0 soon takes another path after one
+ * draw lands on the other side of a boundary). Each row stops after eos_id; generation ends when every row has, after
+ * max_new steps, or when on_token returns non-zero. on_token (may be NULL) gets row 0's tokens,
+ * then -1 at each further step once row 0 has ended. out (may be NULL) [n_seq * max_new]: row
+ * i's tokens from out + i * max_new; n_out (may be NULL) [n_seq] their counts. */
+mk_status mk_generate_batch(struct mk_model *m, const int32_t *prompt, int n_prompt, int max_new,
+                            int n_seq, const struct mk_sampler_opts *opts, int eos_id,
+                            mk_token_fn on_token, void *user, int32_t *out, int *n_out);
 
 /* ---- files ------------------------------------------------------------------------------ */
 

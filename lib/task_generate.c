@@ -15,6 +15,10 @@
 #include <string.h>
 #include "train_loop.h"
 
+/* samples made in one batch of steps when they are not streamed, and the most tokens kept */
+#define MK_GEN_BATCH 64
+#define MK_GEN_TOKENS ((int64_t)1 << 24)
+
 /* Longest-match tokenization of text over the pieces of ids [0, V). */
 static mk_status tokenize(const struct mk_recipe *r, const char *text, int32_t **ids, int *n)
 {
@@ -94,7 +98,7 @@ static int stream_token(int32_t token, void *user)
 {
     struct stream_ctx *c = user;
     char piece[256];
-    int k = c->f && !mk_task_is_markup(c->r->codec, token)
+    int k = c->f && token >= 0 && !mk_task_is_markup(c->r->codec, token)
                 ? c->r->codec->plugin->m.piece(c->r->codec->handle, token, piece, sizeof piece)
                 : 0;
     if (k > 0 && k < (int)sizeof piece) {
@@ -107,7 +111,7 @@ static int stream_token(int32_t token, void *user)
 mk_status mk_task_generate(const struct mk_recipe *r, const struct mk_run_opts *o)
 {
     struct mk_model *m = NULL;
-    int n_prompt = 0, n_out = 0;
+    int n_prompt = 0;
     int32_t *prompt = NULL, *seq = NULL; /* seq: the prompt, then the new tokens */
     char dir[4200];
     if (r->output_dir)
@@ -140,25 +144,48 @@ mk_status mk_task_generate(const struct mk_recipe *r, const struct mk_run_opts *
                                  (float)r->min_p, (float)r->repetition_penalty, 0, suppress,
                                  n_suppress};
     struct stream_ctx sc = {r, r->stream ? o->out : NULL, o->stop};
-    for (int i = 0; st == MK_OK && i < r->num_samples && !(o->stop && *o->stop); i++) {
-        so.seed = r->sample_seed + (uint64_t)i;
+    /* On a GPU, unless streamed, the samples are made in batches of up to MK_GEN_BATCH rows
+     * (and MK_GEN_TOKENS tokens), one step of the model for all of them: a step there costs
+     * about the same for 1 or 64 rows. Streamed (each printed as it grows), and on the CPU,
+     * whose fused one-row step makes 8 rows of a small model 2.4x faster one after another
+     * than in one batched step, one at a time. Row i is sample i either way (seed + i). */
+    int batch = sc.f || !m || m->device == MK_DEVICE_CPU ? 1
+                : r->num_samples < MK_GEN_BATCH            ? r->num_samples
+                                                           : MK_GEN_BATCH;
+    while (batch > 1 && (int64_t)batch * r->length > MK_GEN_TOKENS)
+        batch /= 2;
+    int32_t *made = batch ? malloc((size_t)batch * r->length * sizeof *made) : NULL;
+    int *n_made = batch ? malloc((size_t)batch * sizeof *n_made) : NULL;
+    if (st == MK_OK && batch && (!made || !n_made))
+        st = mk_fail(MK_ERR_NOMEM, "out of memory for %d samples of %lld tokens", batch,
+                     (long long)r->length);
+    for (int i0 = 0; st == MK_OK && i0 < r->num_samples && !(o->stop && *o->stop); i0 += batch) {
+        const int nb = r->num_samples - i0 < batch ? r->num_samples - i0 : batch;
+        so.seed = r->sample_seed + (uint64_t)i0;
         for (int k = 0; sc.f && k < n_prompt; k++)
             stream_token(prompt[k], &sc);
-        st = mk_generate(m, prompt, n_prompt, r->length, &so, mk_model_config(m)->eos_token_id,
-                         stream_token, &sc, seq + n_prompt, &n_out);
+        st = mk_generate_batch(m, prompt, n_prompt, r->length, nb, &so,
+                               mk_model_config(m)->eos_token_id, stream_token, &sc, made, n_made);
         if (sc.f) {
             fputc('\n', sc.f);
             fflush(sc.f);
         }
-        char path[4400], id[64];
-        snprintf(path, sizeof path, "%s/sample-%d%s", dir, i + 1,
-                 r->codec->plugin->m.output_ext ? r->codec->plugin->m.output_ext : "");
-        snprintf(id, sizeof id, "sample-%d", i + 1);
-        if (st == MK_OK)
-            st = mk_codec_write_file(r->codec, path, seq, (size_t)(n_prompt + n_out), id);
-        if (st == MK_OK && o->log)
-            fprintf(o->log, "wrote %s (%d prompt + %d new tokens)\n", path, n_prompt, n_out);
+        for (int b = 0; st == MK_OK && b < nb; b++) {
+            const int i = i0 + b;
+            char path[4400], id[64];
+            snprintf(path, sizeof path, "%s/sample-%d%s", dir, i + 1,
+                     r->codec->plugin->m.output_ext ? r->codec->plugin->m.output_ext : "");
+            snprintf(id, sizeof id, "sample-%d", i + 1);
+            memcpy(seq + n_prompt, made + (size_t)b * r->length,
+                   (size_t)n_made[b] * sizeof *seq);
+            st = mk_codec_write_file(r->codec, path, seq, (size_t)(n_prompt + n_made[b]), id);
+            if (st == MK_OK && o->log)
+                fprintf(o->log, "wrote %s (%d prompt + %d new tokens)\n", path, n_prompt,
+                        n_made[b]);
+        }
     }
+    free(made);
+    free(n_made);
     free(prompt);
     free(seq);
     mk_model_free(m);

@@ -6,7 +6,8 @@
  *      when the activations move or logits are skipped, and equals the step run kernel by kernel
  *      (MK_NO_CUDA_GRAPH=1); on the CPU both are the plain step;
  *   5. mk_model_step_greedy picks the first maximum of mk_model_step's logits, token after token
- *      (on CUDA the argmax runs inside the step's graph).
+ *      (on CUDA the argmax runs inside the step's graph);
+ *   6. mk_generate_batch's rows are mk_generate's samples with seeds seed + row.
  * On the golden tiny model and on freshly initialised models of other shapes (d_conv 2..4,
  * d_state 1..16, batch 1..3, L shorter than d_conv), max |diff| / max |logit| <= 1e-5; on the
  * CPU and, where there is a GPU, on CUDA.
@@ -238,6 +239,44 @@ static void check_greedy(struct mk_model *m, int B, int steps, const char *what)
     free(logits), free(want), free(got), free(in);
 }
 
+/* mk_generate_batch: row i is what mk_generate makes with seed + i (sampling at temperature 1
+ * with top-k and a repetition penalty, so the rows differ and each reads its own history),
+ * rows ending at EOS on their own steps. On CUDA the batched step rounds differently from the
+ * one-row step; a draw changes only where that moves it across a boundary of the distribution,
+ * which 30 tokens of these rows do not meet (thousands of tokens do: see mk_generate_batch). */
+static void check_generate_batch(struct mk_model *m, int n_seq, const char *what)
+{
+    enum { PROMPT = 3, NEW = 30 };
+    const int32_t prompt[PROMPT] = {5, 1, 7}, eos = 3;
+    struct mk_sampler_opts so;
+    mk_sampler_defaults(&so);
+    so.temperature = 1.0f;
+    so.top_k = 12;
+    so.repetition_penalty = 1.3f;
+    so.seed = 40;
+    int32_t *rows = malloc((size_t)n_seq * NEW * sizeof *rows), one[NEW];
+    int *n_rows = malloc((size_t)n_seq * sizeof *n_rows), n_one = 0;
+    mk_status st = mk_generate_batch(m, prompt, PROMPT, NEW, n_seq, &so, eos, NULL, NULL, rows,
+                                     n_rows);
+    int differ = 0, ended = 0, distinct = 0;
+    for (int i = 0; st == MK_OK && i < n_seq; i++) {
+        struct mk_sampler_opts oi = so;
+        oi.seed = so.seed + (uint64_t)i;
+        st = mk_generate(m, prompt, PROMPT, NEW, &oi, eos, NULL, NULL, one, &n_one);
+        differ += st == MK_OK && (n_one != n_rows[i] ||
+                                  memcmp(one, rows + (size_t)i * NEW, (size_t)n_one * sizeof *one));
+        ended += n_rows[i] < NEW;
+        distinct += i > 0 && (n_rows[i] != n_rows[0] ||
+                              memcmp(rows, rows + (size_t)i * NEW, (size_t)n_rows[0] * 4));
+    }
+    ok(st == MK_OK && differ == 0 && distinct == n_seq - 1, "%s: mk_generate_batch of %d rows == "
+       "mk_generate with seed + row (%d rows differ; %d rows ended at EOS before %d tokens)", what,
+       n_seq, differ, ended, NEW);
+    if (st != MK_OK)
+        diag("%s", mk_last_error());
+    free(rows), free(n_rows);
+}
+
 static void run_device(enum mk_device dev, const char *root)
 {
     char dir[4096];
@@ -277,6 +316,8 @@ static void run_device(enum mk_device dev, const char *root)
     check_step_graph(m, 1, 9, 203, "init D=32");
     check_greedy(m, 1, 20, "init D=32");
     check_greedy(m, 5, 20, "init D=32");
+    check_generate_batch(m, 6, "init D=32");
+    check_generate_batch(m, 20, "init D=32"); /* on CUDA: cuBLAS products instead of the GEMV */
     mk_model_free(m);
 }
 
