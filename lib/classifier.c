@@ -67,21 +67,28 @@ void mk_classifier_zero_grads(struct mk_classifier *c)
     memset(c->grads, 0, c->n_params * sizeof(float));
 }
 
-/* Buffers for B rows of L tokens: the backend's feature gradient and, per row, the pooled
- * features, the logits' gradient and the lengths (host and backend copies). */
+/* The backend's feature gradient [B, L, D], made by the first backward (classifying alone
+ * never needs it) and grown when the batch is. */
+static mk_status reserve_dfeat(struct mk_classifier *c, const struct mk_model *m, int B, int L)
+{
+    size_t need = (size_t)B * L * c->D;
+    if (need <= c->cap)
+        return MK_OK;
+    m->ops->free(c->dfeat_dev);
+    c->dfeat_dev = NULL;
+    c->cap = 0;
+    if (m->ops->alloc((void **)&c->dfeat_dev, need * sizeof(float)) != MK_OK)
+        return mk_fail(MK_ERR_NOMEM, "out of memory for the classifier's feature gradient "
+                       "(%d x %d x %d floats)", B, L, c->D);
+    c->cap = need;
+    return MK_OK;
+}
+
+/* Buffers for B rows of L tokens: per row, the pooled features, the logits' gradient and the
+ * lengths (host and backend copies). */
 static mk_status reserve(struct mk_classifier *c, const struct mk_model *m, int B, int L)
 {
     const struct mk_ops *ops = m->ops;
-    size_t need = (size_t)B * L * c->D;
-    if (need > c->cap) {
-        ops->free(c->dfeat_dev);
-        c->dfeat_dev = NULL;
-        c->cap = 0;
-        if (ops->alloc((void **)&c->dfeat_dev, need * sizeof(float)) != MK_OK)
-            return mk_fail(MK_ERR_NOMEM, "out of memory for the classifier's feature gradient "
-                           "(%d x %d x %d floats)", B, L, c->D);
-        c->cap = need;
-    }
     if (B > c->rows) {
         ops->free(c->pooled_dev);
         ops->free(c->len_dev);
@@ -201,7 +208,9 @@ mk_status mk_classifier_backward(struct mk_classifier *c, struct mk_model *m, in
     }
     if (freeze)
         return MK_OK;
-    mk_status st = m->ops->upload(c->pooled_dev, c->pooled, (size_t)B * D * sizeof(float));
+    mk_status st = reserve_dfeat(c, m, B, L);
+    if (st == MK_OK)
+        st = m->ops->upload(c->pooled_dev, c->pooled, (size_t)B * D * sizeof(float));
     if (st != MK_OK)
         return st;
     m->ops->pool_bwd(c->dfeat_dev, c->pooled_dev, c->len_dev, B, L, D, c->pool == MK_POOL_LAST);

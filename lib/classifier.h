@@ -34,7 +34,8 @@ struct mk_classifier {
     float *pooled;         /* [B, D] host copy of the pooled features */
     float *dlogits;        /* [B, C] d(loss)/d(logits) */
     int32_t *len;          /* [B] real tokens of each row (1..L) */
-    float *dfeat_dev;      /* backend [B, L, D], for mk_model_backward_features */
+    float *dfeat_dev;      /* backend [B, L, D], for mk_model_backward_features (made by the
+                            * first backward) */
     size_t cap;            /* floats allocated for dfeat_dev */
     float *pooled_dev;     /* backend [B, D]: the pooled features, then their gradient */
     int32_t *len_dev;      /* backend [B] */
