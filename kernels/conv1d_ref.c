@@ -4,7 +4,11 @@
  * Tasks own up to CONV_EB consecutive channels, with their taps transposed into a tile, so the
  * inner loops run over contiguous channels of a token row and vectorise; the backward splits
  * channels only, so dw and dbias (sums over b and t) are each summed on one thread in a fixed
- * order.
+ * order. A task walks the tokens of its channels with the stride of a token row, so the wider
+ * its run of channels the more of each row it reads at once (128 channels instead of 32: conv
+ * forward 8.3% -> 4.5% and backward 4.9% -> 3.0% of a small CPU training step); the width is
+ * cut (down to 32) where that leaves fewer than two tasks a thread. Every output is computed
+ * the same way whatever the width, so the results do not depend on it.
  *
  * Reset rule, in one variable: `lo` is the earliest time whose input step t may read. It
  * starts at -(K-1) with a carried state (times -(K-1)..-1 are the state) or 0 without one, and
@@ -14,22 +18,36 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 #include "conv1d.h"
 #include "ref_util.h"
 
-#define CONV_EB 32    /* channels per task (at most) */
-#define CONV_TILE 512 /* elements of a task's weight tiles: eb * K <= CONV_TILE */
+#define CONV_EB 128      /* channels per task (at most) */
+#define CONV_EB_MIN 32   /* ... and the least it is cut to for more tasks */
+#define CONV_TILE 1024   /* elements of a task's weight tiles: eb * K <= CONV_TILE */
 
 struct conv_args {
     const mk_real *x, *state, *w, *bias; /* state may be NULL, bias may be NULL */
     int ld_x, L, E, K;
 };
 
-/* Channels per task: CONV_EB, fewer when K is so large that the tiles would not fit. */
-static int conv_eb(int K)
+/* Channels per task: CONV_EB, halved (not below CONV_EB_MIN) while rows x ceil(E / eb) tasks
+ * would leave a thread fewer than two; fewer when K is so large that the tiles would not fit. */
+static int conv_eb(int K, int E, int rows)
 {
-    int eb = CONV_TILE / K;
-    return eb < 1 ? 1 : eb > CONV_EB ? CONV_EB : eb;
+    int eb = CONV_EB;
+#ifdef _OPENMP
+    const long want = 2L * omp_get_max_threads();
+    while (eb > CONV_EB_MIN && (long)rows * ((E + eb - 1) / eb) < want)
+        eb /= 2;
+#else
+    (void)E, (void)rows;
+#endif
+    int fit = CONV_TILE / K;
+    fit = fit < 1 ? 1 : fit;
+    return eb < fit ? eb : fit;
 }
 
 /* wT[k][i] = w[e0 + i, k]: the task's taps, channel-contiguous for the vector loops */
@@ -119,7 +137,7 @@ void MK_REF(conv1d_fwd)(mk_real *out, mk_real *state, const mk_real *x, int ld_x
                         int B, int L, int E, int K, uint16_t *out16)
 {
     const struct conv_args c = {x, state, w, bias, ld_x, L, E, K};
-    int eb = conv_eb(K), nblk = (E + eb - 1) / eb;
+    int eb = conv_eb(K, E, B), nblk = (E + eb - 1) / eb;
     mk_real *heap = NULL;
     if (K > CONV_TILE) {
         heap = MK_REF(scratch_alloc)((size_t)B * nblk * 2 * K * sizeof *heap, "conv1d_fwd");
@@ -205,7 +223,7 @@ void MK_REF(conv1d_bwd)(mk_real *dx, int ld_dx, mk_real *dw, mk_real *dbias,
                         uint16_t *dx16)
 {
     const struct conv_args c = {x, state, w, bias, ld_x, L, E, K};
-    int eb = conv_eb(K), nblk = (E + eb - 1) / eb;
+    int eb = conv_eb(K, E, 1), nblk = (E + eb - 1) / eb;
     mk_real *heap = NULL, *dx32 = NULL;
     const size_t rows = (size_t)B * L;
     const int ld_dx16 = ld_dx;
