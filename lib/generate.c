@@ -26,9 +26,10 @@ mk_status mk_generate_batch(struct mk_model *m, const int32_t *prompt, int n_pro
     float *logits = malloc((size_t)n_seq * V * sizeof *logits);
     int32_t *hist = malloc((size_t)n_seq * len * sizeof *hist); /* row b at hist + b * len */
     int32_t *ids = malloc((size_t)n_seq * n_prompt * sizeof *ids);
-    int *made = calloc((size_t)n_seq, sizeof *made); /* tokens made; -1 after EOS: done */
+    int *made = calloc((size_t)n_seq, sizeof *made); /* tokens made by each row */
+    unsigned char *done = calloc((size_t)n_seq, 1);  /* the row has made EOS */
     struct mk_rng *rng = malloc((size_t)n_seq * sizeof *rng);
-    mk_status st = logits && hist && ids && made && rng
+    mk_status st = logits && hist && ids && made && done && rng
                        ? mk_state_create(&s, m, n_seq)
                        : mk_fail(MK_ERR_NOMEM, "out of memory for generating %d sequences", n_seq);
     if (st == MK_OK)
@@ -44,10 +45,10 @@ mk_status mk_generate_batch(struct mk_model *m, const int32_t *prompt, int n_pro
     for (int i = 0; st == MK_OK && i < max_new && live > 0 && !stop; i++) {
         const int n = n_prompt + i; /* tokens in every row's history */
         for (int b = 0; b < n_seq; b++) /* a finished row repeats its EOS, its output unread */
-            ids[b] = hist[b * len + (made[b] < 0 ? n_prompt - made[b] - 2 : n - 1)];
+            ids[b] = hist[b * len + n_prompt + made[b] - 1];
         st = mk_model_step(m, s, ids, logits);
         for (int b = 0; st == MK_OK && b < n_seq; b++) {
-            if (made[b] < 0) {
+            if (done[b]) {
                 if (b == 0 && on_token)
                     stop |= on_token(-1, user) != 0;
                 continue;
@@ -58,18 +59,17 @@ mk_status mk_generate_batch(struct mk_model *m, const int32_t *prompt, int n_pro
             if (b == 0 && on_token)
                 stop |= on_token(h[n], user) != 0;
             if (h[n] == eos_id) {
-                made[b] = -made[b] - 1; /* done: -(count + 1) */
+                done[b] = 1;
                 live--;
             }
         }
     }
     for (int b = 0; st == MK_OK && b < n_seq; b++) {
-        const int count = made[b] < 0 ? -made[b] - 1 : made[b];
         if (out)
             memcpy(out + (size_t)b * max_new, hist + b * len + n_prompt,
-                   (size_t)count * sizeof *out);
+                   (size_t)made[b] * sizeof *out);
         if (n_out)
-            n_out[b] = count;
+            n_out[b] = made[b];
     }
     mk_state_free(s);
     mk_sampler_free(sampler);
@@ -77,6 +77,7 @@ mk_status mk_generate_batch(struct mk_model *m, const int32_t *prompt, int n_pro
     free(hist);
     free(ids);
     free(made);
+    free(done);
     free(rng);
     return st;
 }

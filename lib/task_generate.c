@@ -154,9 +154,9 @@ mk_status mk_task_generate(const struct mk_recipe *r, const struct mk_run_opts *
                                                            : MK_GEN_BATCH;
     while (batch > 1 && (int64_t)batch * r->length > MK_GEN_TOKENS)
         batch /= 2;
-    int32_t *made = batch ? malloc((size_t)batch * r->length * sizeof *made) : NULL;
-    int *n_made = batch ? malloc((size_t)batch * sizeof *n_made) : NULL;
-    if (st == MK_OK && batch && (!made || !n_made))
+    int32_t *made = malloc((size_t)batch * r->length * sizeof *made);
+    int *n_made = malloc((size_t)batch * sizeof *n_made);
+    if (st == MK_OK && (!made || !n_made))
         st = mk_fail(MK_ERR_NOMEM, "out of memory for %d samples of %lld tokens", batch,
                      (long long)r->length);
     for (int i0 = 0; st == MK_OK && i0 < r->num_samples && !(o->stop && *o->stop); i0 += batch) {
