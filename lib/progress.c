@@ -21,6 +21,7 @@ struct mk_progress {
     int64_t first_tokens;
     double t0;
     int drawn;              /* a bar is on the line */
+    double last;            /* when mk_progress_count last drew */
 };
 
 static double now(void)
@@ -56,11 +57,10 @@ static void fmt_time(char *buf, size_t n, double s)
         snprintf(buf, n, "%ld:%02ld", t / 60, t % 60);
 }
 
-void mk_progress_update(struct mk_progress *p, int64_t step, double loss, double lr,
-                        int64_t tokens, int64_t every)
+/* The bar (or, with lines, a line when `line` is set) for `step` of p->total: mid is what
+ * goes between the count and the speed (a training step's loss and lr, or nothing). */
+static void show(struct mk_progress *p, int64_t step, int64_t tokens, const char *mid, int line)
 {
-    if (p->quiet)
-        return;
     if (p->first_tokens < 0) { /* the clock starts at the first finished step */
         p->first_tokens = tokens;
         p->first = step;
@@ -79,15 +79,39 @@ void mk_progress_update(struct mk_progress *p, int64_t step, double loss, double
         for (int i = 0; i < 20; i++)
             bar[i] = i < fill ? '#' : '-';
         bar[20] = 0;
-        fprintf(p->f, "\r[%s] %6lld/%lld %3d%%  loss %.4f  lr %.1e  %.1f%s tok/s  ETA %s\033[K",
-                bar, (long long)step, (long long)p->total,
-                p->total > 0 ? (int)(100 * step / p->total) : 0, loss, lr, shown, unit, eta);
+        fprintf(p->f, "\r[%s] %6lld/%lld %3d%%  %s%.1f%s tok/s  ETA %s\033[K", bar,
+                (long long)step, (long long)p->total,
+                p->total > 0 ? (int)(100 * step / p->total) : 0, mid, shown, unit, eta);
         p->drawn = 1;
-    } else if (step % every == 0 || step == p->total) {
-        fprintf(p->f, "step %lld/%lld  loss %.4f  lr %.2e  %.1f%s tok/s  ETA %s\n",
-                (long long)step, (long long)p->total, loss, lr, shown, unit, eta);
+    } else if (line) {
+        fprintf(p->f, "step %lld/%lld  %s%.1f%s tok/s  ETA %s\n", (long long)step,
+                (long long)p->total, mid, shown, unit, eta);
     }
     fflush(p->f);
+}
+
+void mk_progress_update(struct mk_progress *p, int64_t step, double loss, double lr,
+                        int64_t tokens, int64_t every)
+{
+    if (p->quiet)
+        return;
+    char mid[64];
+    if (p->bar)
+        snprintf(mid, sizeof mid, "loss %.4f  lr %.1e  ", loss, lr);
+    else
+        snprintf(mid, sizeof mid, "loss %.4f  lr %.2e  ", loss, lr);
+    show(p, step, tokens, mid, step % every == 0 || step == p->total);
+}
+
+void mk_progress_count(struct mk_progress *p, int64_t done, int64_t tokens)
+{
+    if (!p || p->quiet || !p->bar)
+        return;
+    double t = now();
+    if (done < p->total && p->drawn && t - p->last < 0.1)
+        return; /* at most ten redraws a second */
+    p->last = t;
+    show(p, done, tokens, "", 0);
 }
 
 void mk_progress_note(struct mk_progress *p, const char *fmt, ...)

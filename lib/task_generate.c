@@ -87,11 +87,15 @@ static mk_status prompt_tokens(const struct mk_recipe *r, int32_t **ids, int *n)
 }
 
 /* Streaming: each token's piece goes to f (NULL: not streaming) as soon as it is made; a
- * set stop flag (Ctrl-C) ends the sample early, and what was made so far is still written. */
+ * set stop flag (Ctrl-C) ends the sample early, and what was made so far is still written.
+ * Not streaming, the progress bar counts the tokens made: `rows` a step. */
 struct stream_ctx {
     const struct mk_recipe *r;
     FILE *f;
     volatile sig_atomic_t *stop;
+    struct mk_progress *progress;
+    int64_t done;
+    int rows;
 };
 
 static int stream_token(int32_t token, void *user)
@@ -105,6 +109,8 @@ static int stream_token(int32_t token, void *user)
         fwrite(piece, 1, (size_t)k, c->f);
         fflush(c->f);
     }
+    c->done += c->rows;
+    mk_progress_count(c->progress, c->done, c->done);
     return c->stop && *c->stop;
 }
 
@@ -143,7 +149,10 @@ mk_status mk_task_generate(const struct mk_recipe *r, const struct mk_run_opts *
     struct mk_sampler_opts so = {(float)r->temperature, r->top_k, (float)r->top_p,
                                  (float)r->min_p, (float)r->repetition_penalty, 0, suppress,
                                  n_suppress};
-    struct stream_ctx sc = {r, r->stream ? o->out : NULL, o->stop};
+    struct stream_ctx sc = {r, r->stream ? o->out : NULL, o->stop, NULL, 0, 1};
+    if (st == MK_OK) /* a bar only when the text is not streamed to the same terminal */
+        st = mk_progress_open(&sc.progress, o->log, sc.f ? MK_PROGRESS_NONE : r->progress,
+                              (int64_t)r->num_samples * r->length, 0);
     /* On a GPU, unless streamed, the samples are made in batches of up to MK_GEN_BATCH rows
      * (and MK_GEN_TOKENS tokens), one step of the model for all of them: a step there costs
      * about the same for 1 or 64 rows. Streamed (each printed as it grows), and on the CPU,
@@ -162,6 +171,7 @@ mk_status mk_task_generate(const struct mk_recipe *r, const struct mk_run_opts *
     for (int i0 = 0; st == MK_OK && i0 < r->num_samples && !(o->stop && *o->stop); i0 += batch) {
         const int nb = r->num_samples - i0 < batch ? r->num_samples - i0 : batch;
         so.seed = r->sample_seed + (uint64_t)i0;
+        sc.rows = nb;
         for (int k = 0; sc.f && k < n_prompt; k++)
             stream_token(prompt[k], &sc);
         st = mk_generate_batch(m, prompt, n_prompt, r->length, nb, &so,
@@ -179,11 +189,12 @@ mk_status mk_task_generate(const struct mk_recipe *r, const struct mk_run_opts *
             memcpy(seq + n_prompt, made + (size_t)b * r->length,
                    (size_t)n_made[b] * sizeof *seq);
             st = mk_codec_write_file(r->codec, path, seq, (size_t)(n_prompt + n_made[b]), id);
-            if (st == MK_OK && o->log)
-                fprintf(o->log, "wrote %s (%d prompt + %d new tokens)\n", path, n_prompt,
-                        n_made[b]);
+            if (st == MK_OK)
+                mk_progress_note(sc.progress, "wrote %s (%d prompt + %d new tokens)", path,
+                                 n_prompt, n_made[b]);
         }
     }
+    mk_progress_close(sc.progress);
     free(made);
     free(n_made);
     free(prompt);

@@ -79,6 +79,10 @@ mk_status mk_progress_open(struct mk_progress **out, FILE *f, int mode, int64_t 
 /* Shows step, loss, tokens/s and ETA: redraws the bar, or prints a line every `every`. */
 void mk_progress_update(struct mk_progress *p, int64_t step, double loss, double lr,
                         int64_t tokens, int64_t every);
+/* Progress of work counted in items (generated tokens: done of the total opened with) with
+ * tokens/s and ETA, on a terminal only, redrawn at most ten times a second; cheap enough to
+ * call for every token. */
+void mk_progress_count(struct mk_progress *p, int64_t done, int64_t tokens);
 /* A message above the bar (or a plain line). */
 void mk_progress_note(struct mk_progress *p, const char *fmt, ...)
 #if defined(__GNUC__)

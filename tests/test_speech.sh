@@ -2,10 +2,11 @@
 # test_speech.sh — the speech recipes as a user checks them, without the synthesised data: a
 # fixture tree of empty datasets/sc09/{train,val,test}/0/*.wav files satisfies their globs
 # (`mambakit check` does not read the audio); speech-generate.yaml is checked against a fresh
-# `mambakit init` model; data/synth_sc09.sh answers --help and refuses a bad argument.
+# `mambakit init` model, which also generates 3 short clips under a progress bar;
+# data/synth_sc09.sh answers --help and refuses a bad argument.
 set -u
 . "${MK_SRCDIR:-.}/tests/tap.sh"
-echo "1..8"
+echo "1..9"
 for s in train val test; do mkdir -p "$T/datasets/sc09/$s/0" && : > "$T/datasets/sc09/$s/0/zero_00000.wav"; done
 cd "$T" || exit 1
 check "check speech-train.yaml" "$MK" check "$SRC/recipes/speech-train.yaml"
@@ -13,6 +14,16 @@ check "check speech-digits-classify.yaml" "$MK" check "$SRC/recipes/speech-digit
 check "check speech-generate.yaml on a fresh 256-class model" sh -c \
     "'$MK' init --d-model 8 --n-layer 1 --vocab-size 256 --out '$T/m' >/dev/null &&
      '$MK' check '$SRC/recipes/speech-generate.yaml' --set model.from='$T/m'"
+# generating 3 short clips from that model: 3 WAV files, and with run.log.progress=bar a bar
+# counting to 3 x 200 tokens with its rate (a clip may end early: the fresh model's EOS is
+# token 0), the files' lines printed below it
+check "speech-generate.yaml writes 3 clips under a progress bar" sh -c \
+    "'$MK' run '$SRC/recipes/speech-generate.yaml' --set model.from='$T/m' --set run.device=cpu \
+       --set task.num_samples=3 --set task.length=200 --set run.out='$T/g' \
+       --set run.log.progress=bar 2> '$T/g.err' >/dev/null &&
+     [ \"\$(ls '$T'/g/samples/sample-*.wav | wc -l)\" = 3 ] &&
+     tr '\\r' '\\n' < '$T/g.err' | grep -q '/600 .*tok/s' &&
+     grep -q 'wrote .*sample-3.wav' '$T/g.err'"
 check "speech-train.yaml without the data names the missing glob" \
     status_is 1 "no file matches 'datasets/sc09/train" \
     "$MK" check "$SRC/recipes/speech-train.yaml" --set 'data.train.paths=[datasets/sc09/train/*/*.flac]'
