@@ -103,6 +103,12 @@ void mk_progress_update(struct mk_progress *p, int64_t step, double loss, double
     show(p, step, tokens, mid, step % every == 0 || step == p->total);
 }
 
+void mk_progress_set_total(struct mk_progress *p, int64_t total)
+{
+    if (p)
+        p->total = total;
+}
+
 void mk_progress_count(struct mk_progress *p, int64_t done, int64_t tokens)
 {
     if (!p || p->quiet || !p->bar)

@@ -129,10 +129,14 @@ mk_status mk_task_classify(const struct mk_recipe *r, const struct mk_run_opts *
                 fprintf(f, "\tp_%s", t.head->labels.names[k]);
             fputc('\n', f);
         }
+        struct mk_progress *bar = NULL; /* windows classified of n */
+        st = mk_progress_open(&bar, o->log, r->progress, (int64_t)n, 0);
         for (uint64_t done = 0; st == MK_OK && done < n; done += (uint64_t)r->micro_batch) {
             st = mk_sampler_next(&s, &t.val, &t.batch, NULL, NULL);
             if (st == MK_OK)
                 st = mk_classifier_forward(t.head, t.m, &t.batch, probs, NULL, NULL, NULL);
+            const uint64_t now = done + (uint64_t)r->micro_batch < n ? done + r->micro_batch : n;
+            mk_progress_count(bar, (int64_t)now, (int64_t)now * r->seq_len);
             for (int b = 0; st == MK_OK && b < r->micro_batch && done + (uint64_t)b < n; b++) {
                 const struct mk_doc *d = &t.val.docs[t.batch.doc[b]];
                 const float *p = probs + (size_t)b * C;
@@ -142,6 +146,7 @@ mk_status mk_task_classify(const struct mk_recipe *r, const struct mk_run_opts *
                     conf[d->label * C + argmax(p, C)]++;
             }
         }
+        mk_progress_close(bar);
     }
     if (f)
         fclose(f);

@@ -74,8 +74,11 @@ mk_status mk_task_eval(const struct mk_recipe *r, const struct mk_run_opts *o)
         st = fit_markov(&t, r);
     double loss = NAN;
     struct mk_eval_scores sc;
+    if (st == MK_OK) /* a bar over the batches (mk_trainer_evaluate sets how many) */
+        st = mk_progress_open(&t.eval_bar, o->log, r->progress, 0, 0);
     if (st == MK_OK)
         st = mk_trainer_evaluate(&t, &t.val, r->eval_batches, &sc);
+    mk_progress_close(t.eval_bar);
     if (st == MK_OK) {
         loss = sc.loss;
         char acc[160] = ""; /* weighted data (synthetic tasks, DNA): see train_eval.c */

@@ -83,6 +83,8 @@ void mk_progress_update(struct mk_progress *p, int64_t step, double loss, double
  * tokens/s and ETA, on a terminal only, redrawn at most ten times a second; cheap enough to
  * call for every token. */
 void mk_progress_count(struct mk_progress *p, int64_t done, int64_t tokens);
+/* The total a bar counts to, once it is known (NULL: nothing). */
+void mk_progress_set_total(struct mk_progress *p, int64_t total);
 /* A message above the bar (or a plain line). */
 void mk_progress_note(struct mk_progress *p, const char *fmt, ...)
 #if defined(__GNUC__)

@@ -92,6 +92,7 @@ mk_status mk_trainer_evaluate(struct trainer *t, const struct mk_dataset *ds, in
         batches = max_batches;
     else
         mk_sampler_init(&s, MK_SAMPLER_RANDOM_WINDOW, r->seq_len, lm, r->pack, 0);
+    mk_progress_set_total(t->eval_bar, batches);
     float *logits =
         lm_acc ? malloc((size_t)r->micro_batch * r->seq_len * V * sizeof *logits) : NULL;
     double sum = 0, count = 0, markov[MK_MARKOV_MAX_ORDER] = {0};
@@ -127,6 +128,7 @@ mk_status mk_trainer_evaluate(struct trainer *t, const struct mk_dataset *ds, in
             scored += n;
             rows += n;
         }
+        mk_progress_count(t->eval_bar, i + 1, (i + 1) * (int64_t)b->B * b->L);
     }
     free(logits);
     out->loss = count > 0 ? sum / count : NAN;

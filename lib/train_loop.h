@@ -30,6 +30,7 @@ struct trainer {
     int accum;                     /* micro-batches per step */
     struct mk_metrics *metrics;
     struct mk_progress *progress;
+    struct mk_progress *eval_bar;  /* the eval task's bar over its batches (else NULL) */
     struct mk_markov *markov;      /* eval: the Markov baseline scored on the same targets */
     struct mk_dist *dist;          /* data-parallel ranks (task_train.c; world 1 by default) */
     struct mk_grad_sync *gsync;    /* world > 1: the bucketed gradient sum (dist_buckets.h) */

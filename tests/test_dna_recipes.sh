@@ -34,16 +34,18 @@ check "a tiny dna-pretrain trains" "$MK" run "$SRC/recipes/dna-pretrain.yaml" $t
     --set data.global_batch=2 --set task.max_tokens=0 --set task.max_steps=3 \
     --set task.eval.every=0 --set run.out=m --set run.log.progress=none
 # shellcheck disable=SC2086
-check "eval reports the model and Markov orders 1-3 on the test strains" sh -c \
+check "eval reports the model and Markov orders 1-3 on the test strains (under a bar)" sh -c \
     "'$MK' run '$SRC/recipes/dna-pretrain.yaml' --set data.seq_len=64 --set data.micro_batch=2 \
         --set task.kind=eval --set 'model={from: m/last}' --set task.eval.batches=2 \
-        --set task.baseline.markov_order=3 --set run.out=e --set run.log.progress=none &&
+        --set task.baseline.markov_order=3 --set run.out=e --set run.log.progress=bar 2> e.err &&
+     tr '\\r' '\\n' < e.err | grep -q ' 2/2 100%.*tok/s' &&
      grep -q '\"markov_bits_per_token\": \\[[0-9.]*, [0-9.]*, [0-9.]*\\]' e/eval.json &&
      grep -q '\"markov_best\": {\"order\": [123]' e/eval.json"
 check "  and the next-base accuracy, without a per-window exact match (a window is no example)" \
     sh -c "grep -q '\"accuracy\": [0-9.]*, \"targets\": [1-9][0-9]*,' e/eval.json && ! grep -q exact_match e/eval.json"
 # strains_classified: bacteria-strains fine-tuned from the tiny pre-trained model (its
 # backbone), then every 64-base window of the 4 test strains classified into the 4 species
+# (under a progress bar that counts them)
 strains_classified() {
     tiny="--set data.seq_len=64 --set data.micro_batch=2 --set run.log.progress=none"
     # shellcheck disable=SC2086
@@ -52,9 +54,12 @@ strains_classified() {
         --set task.eval.batches=1 --set run.out=s || return 1
     # shellcheck disable=SC2086
     "$MK" run "$SRC/recipes/bacteria-strains.yaml" $tiny --set task.kind=classify \
-        --set 'model={from: s/last}' --set run.out=s-test || return 1
+        --set 'model={from: s/last}' --set run.out=s-test --set run.log.progress=bar \
+        2> s-test.err || return 1
     bases=$(gzip -dc datasets/bacteria/E.Coli/DH1.fasta.gz | grep -v '>' | tr -d '\n' | wc -c)
     windows=$((4 * ((bases - 64) / 64 + 1)))
+    tr '\r' '\n' < s-test.err | grep -q " $windows/$windows 100%" ||
+        { echo "no bar counting to $windows windows: $(tail -c 300 s-test.err)" >&2; return 1; }
     grep -q '"labels": \["E.Coli", "H.Pylori", "S.Aureus", "V.Cholerae"\]' s-test/classify.json &&
         grep -q "\"n\": $windows," s-test/classify.json ||
         { echo "expected $windows windows of 4 classes: $(cat s-test/classify.json)" >&2; return 1; }
