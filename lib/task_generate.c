@@ -18,6 +18,7 @@
 /* samples made in one batch of steps when they are not streamed, and the most tokens kept */
 #define MK_GEN_BATCH 64
 #define MK_GEN_TOKENS ((int64_t)1 << 24)
+#define MK_GEN_CPU_BYTES ((size_t)32 << 20) /* below, the CPU makes one sample at a time */
 
 /* Longest-match tokenization of text over the pieces of ids [0, V). */
 static mk_status tokenize(const struct mk_recipe *r, const char *text, int32_t **ids, int *n)
@@ -153,14 +154,18 @@ mk_status mk_task_generate(const struct mk_recipe *r, const struct mk_run_opts *
     if (st == MK_OK) /* a bar only when the text is not streamed to the same terminal */
         st = mk_progress_open(&sc.progress, o->log, sc.f ? MK_PROGRESS_NONE : r->progress,
                               (int64_t)r->num_samples * r->length, 0);
-    /* On a GPU, unless streamed, the samples are made in batches of up to MK_GEN_BATCH rows
-     * (and MK_GEN_TOKENS tokens), one step of the model for all of them: a step there costs
-     * about the same for 1 or 64 rows. Streamed (each printed as it grows), and on the CPU,
-     * whose fused one-row step makes 8 rows of a small model 2.4x faster one after another
-     * than in one batched step, one at a time. Row i is sample i either way (seed + i). */
-    int batch = sc.f || !m || m->device == MK_DEVICE_CPU ? 1
-                : r->num_samples < MK_GEN_BATCH            ? r->num_samples
-                                                           : MK_GEN_BATCH;
+    /* Unless streamed (each sample printed as it grows), the samples are made in batches of
+     * up to MK_GEN_BATCH rows (and MK_GEN_TOKENS tokens), one step of the model for all of
+     * them: on a GPU a step costs about the same for 1 or 64 rows, and on the CPU a model
+     * whose weights do not fit in the caches is read once a step for all rows (Mamba-130M,
+     * 2 cores: 51 tokens/s one at a time, 122 in steps of 8 rows). A CPU model of less than
+     * MK_GEN_CPU_BYTES of weights goes one sample at a time: the fused one-row step made 8
+     * rows of a 6 x 128 model 2.4x faster that way. Row i is sample i either way (seed + i). */
+    const int cpu_small = m && m->device == MK_DEVICE_CPU &&
+                          mk_model_layout(m)->total * sizeof(float) < MK_GEN_CPU_BYTES;
+    int batch = sc.f || !m || cpu_small             ? 1
+                : r->num_samples < MK_GEN_BATCH     ? r->num_samples
+                                                    : MK_GEN_BATCH;
     while (batch > 1 && (int64_t)batch * r->length > MK_GEN_TOKENS)
         batch /= 2;
     int32_t *made = malloc((size_t)batch * r->length * sizeof *made);
