@@ -8,10 +8,15 @@
  * equal the reference bit for bit, and the blocking mk_dist_sum of the same data too.
  * The same in bf16 (mk_dist_set_wire): the reference is bf16(bf16(a) + bf16(b)) widened,
  * from the rounding of lib/safetensors.h, which the checkpoints' tests check.
+ *
+ * `dist_sum_check cuda` does the same on CUDA buffers (NCCL; each rank on GPU `local rank`),
+ * the host values uploaded before and downloaded after each sum. Its 2 ranks come from
+ * mpirun or from MAMBAKIT_RANK / MAMBAKIT_WORLD_SIZE / MAMBAKIT_RENDEZVOUS.
  */
 #include "config.h"
 #include <stdlib.h>
 #include <string.h>
+#include "../kernels/ops.h"
 #include "../lib/dist.h"
 #include "mambakit.h"
 #include "safetensors.h"
@@ -29,10 +34,66 @@ static void fill(float *x, size_t n, int r, int k)
         x[i] = (float)((mk_rng_uniform(&g) - 0.5) * (1 << (i % 20)));
 }
 
-int main(void)
+/* The backend's copies of the host buffers (the buffers themselves on the CPU). */
+static const struct mk_ops *ops;
+static void *on_device[3][BUFS]; /* CUDA: the copies of buf, blocking and half */
+
+static mk_status to_device(float *host, int which, int k, float **dev)
+{
+    *dev = host;
+    if (!ops)
+        return MK_OK;
+    mk_status st = on_device[which][k] ? MK_OK
+                                        : ops->alloc(&on_device[which][k], sizes[k] * sizeof(float));
+    *dev = on_device[which][k];
+    return st == MK_OK ? ops->upload(*dev, host, sizes[k] * sizeof(float)) : st;
+}
+
+static mk_status to_host(float *host, int which, int k)
+{
+    return ops ? ops->download(host, on_device[which][k], sizes[k] * sizeof(float)) : MK_OK;
+}
+
+/* mk_dist_sum_start of host buffer k (which: 0 buf, 2 half) */
+static mk_status start(struct mk_dist *d, float *host, int which, int k)
+{
+    float *dev;
+    mk_status st = to_device(host, which, k, &dev);
+    return st == MK_OK ? mk_dist_sum_start(d, dev, sizes[k]) : st;
+}
+
+/* waits for the started sums and brings buffers 0..BUFS-1 of `which` back to the host */
+static mk_status finish(struct mk_dist *d, float **host, int which)
+{
+    mk_status st = mk_dist_wait_all(d);
+    if (st == MK_OK && ops)
+        st = ops->sync();
+    for (int k = 0; k < BUFS && st == MK_OK; k++)
+        st = to_host(host[k], which, k);
+    return st;
+}
+
+/* the blocking mk_dist_sum of host buffer k (in `blocking`'s device copy) */
+static mk_status blocking_sum(struct mk_dist *d, float *host, int k)
+{
+    float *dev;
+    mk_status st = to_device(host, 1, k, &dev);
+    if (st == MK_OK && ops)
+        st = ops->sync();
+    if (st == MK_OK)
+        st = mk_dist_sum(d, dev, sizes[k]);
+    return st == MK_OK ? to_host(host, 1, k) : st;
+}
+
+int main(int argc, char **argv)
 {
     struct mk_dist *d = NULL;
-    if (mk_dist_open(&d, MK_DEVICE_CPU, 0) != MK_OK) {
+    const int cuda = argc > 1 && !strcmp(argv[1], "cuda");
+    if (cuda && mk_ops_cuda(&ops, mk_dist_local_rank()) != MK_OK) {
+        printf("Bail out! %s\n", mk_last_error());
+        return 1;
+    }
+    if (mk_dist_open(&d, cuda ? MK_DEVICE_CUDA : MK_DEVICE_CPU, mk_dist_local_rank()) != MK_OK) {
         printf("Bail out! %s\n", mk_last_error());
         return 1;
     }
@@ -40,7 +101,7 @@ int main(void)
     if (rank != 0 && !freopen("/dev/null", "w", stdout)) /* only rank 0 speaks TAP */
         return 1;
     plan(4);
-    ok(world == 2, "2 ranks (mpirun -np 2)");
+    ok(world == 2, "2 ranks (mpirun -np 2)%s", cuda ? ", CUDA buffers (NCCL)" : "");
     float *buf[BUFS], *blocking[BUFS], *want[BUFS], *half[BUFS], *want_half[BUFS];
     mk_status st = MK_OK;
     for (int k = 0; k < BUFS; k++) {
@@ -62,31 +123,31 @@ int main(void)
         memcpy(half[k], buf[k], sizes[k] * sizeof(float));
         free(other);
         if (st == MK_OK)
-            st = mk_dist_sum_start(d, buf[k], sizes[k]);
+            st = start(d, buf[k], 0, k);
         mk_dist_progress(d);
     }
     if (st == MK_OK)
-        st = mk_dist_wait_all(d);
+        st = finish(d, buf, 0);
     int same = st == MK_OK, same_blocking = st == MK_OK;
     for (int k = 0; k < BUFS && st == MK_OK; k++) {
         same &= !memcmp(buf[k], want[k], sizes[k] * sizeof(float));
-        st = mk_dist_sum(d, blocking[k], sizes[k]);
+        st = blocking_sum(d, blocking[k], k);
         same_blocking &= st == MK_OK && !memcmp(blocking[k], want[k], sizes[k] * sizeof(float));
     }
     ok(same, "5 sums started one after the other, then waited for: each is a + b, bit for bit");
     ok(same_blocking, "the blocking sum of the same buffers gives the same bits");
     mk_dist_set_wire(d, MK_DIST_BF16);
     for (int k = 0; k < BUFS && st == MK_OK; k++) {
-        st = mk_dist_sum_start(d, half[k], sizes[k]);
+        st = start(d, half[k], 2, k);
         mk_dist_progress(d);
     }
     if (st == MK_OK)
-        st = mk_dist_wait_all(d);
+        st = finish(d, half, 2);
     same = st == MK_OK;
     for (int k = 0; k < BUFS && st == MK_OK; k++) {
         same &= !memcmp(half[k], want_half[k], sizes[k] * sizeof(float));
         fill(blocking[k], sizes[k], rank, k); /* this rank's values again */
-        st = mk_dist_sum(d, blocking[k], sizes[k]);
+        st = blocking_sum(d, blocking[k], k);
         same &= st == MK_OK && !memcmp(blocking[k], want_half[k], sizes[k] * sizeof(float));
     }
     int differs = 0; /* the bf16 sums are not the fp32 ones (the test can tell them apart) */
@@ -96,6 +157,9 @@ int main(void)
        "bf16(bf16(a) + bf16(b)), bit for bit (%d of %d buffers differ from fp32)", differs, BUFS);
     for (int k = 0; k < BUFS; k++)
         free(buf[k]), free(blocking[k]), free(want[k]), free(half[k]), free(want_half[k]);
+    for (int w = 0; w < 3 && ops; w++)
+        for (int k = 0; k < BUFS; k++)
+            ops->free(on_device[w][k]);
     int status = exit_status();
     mk_dist_close(d);
     return status;

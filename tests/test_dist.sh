@@ -17,19 +17,36 @@
 # (run.dist.zero: each rank keeps the AdamW moments of half the block) ends bit for bit as the
 # replicated 2-rank run, its checkpoints hold the whole moments (the same train state), and
 # it resumes across world sizes both ways. Skipped in a build without MPI.
+# MK_DIST_DEVICE=cuda (tests/test_dist_cuda.sh): all of it on 2 GPUs, the sums by NCCL, the
+# ranks started by mpirun when the build has MPI, else by cli/mambakit-launch (NCCL's id
+# through a rendezvous file); skipped without NCCL or with fewer than 2 GPUs.
 . "${MK_SRCDIR:-.}/tests/tap.sh"
-if ! grep -q '^#define MK_HAVE_MPI 1' "${MK_BUILDDIR:-.}/config.h" || ! command -v mpirun >/dev/null
-then
+DEV=${MK_DIST_DEVICE:-cpu}
+have() { grep -q "^#define $1 1" "${MK_BUILDDIR:-.}/config.h"; }
+if have MK_HAVE_MPI && command -v mpirun >/dev/null; then
+    MPI="mpirun --allow-run-as-root --oversubscribe -np 2"
+else
+    MPI="$SRC/cli/mambakit-launch -np 2" # CUDA ranks without MPI: NCCL's id through a file
+fi
+if [ "$DEV" = cpu ] && { ! have MK_HAVE_MPI || ! command -v mpirun >/dev/null; }; then
     echo "1..0 # SKIP no MPI"
     exit 0
 fi
+if [ "$DEV" = cuda ] && ! have MK_HAVE_NCCL; then
+    echo "1..0 # SKIP no NCCL"
+    exit 0
+fi
+if [ "$DEV" = cuda ] && [ "$(nvidia-smi -L 2>/dev/null | grep -c '^GPU')" -lt 2 ]; then
+    echo "1..0 # SKIP fewer than 2 GPUs"
+    exit 0
+fi
 echo "1..17"
+echo "# $DEV ranks launched by ${MPI%% *}"
 export OMP_NUM_THREADS=1
-MPI="mpirun --allow-run-as-root --oversubscribe -np 2"
 CMP=${MK_BUILDDIR:-.}/tests/dist_compare
 R="--set model.d_model=32 --set data.seq_len=32 --set data.micro_batch=2 --set data.global_batch=4
    --set task.max_steps=6 --set task.eval.every=3 --set task.eval.batches=2
-   --set run.checkpoint.every=3 --set run.log.every=1 --set run.device=cpu --set run.log.progress=lines"
+   --set run.checkpoint.every=3 --set run.log.every=1 --set run.device=$DEV --set run.log.progress=lines"
 # run OUT [LAUNCHER...]: trains the recipe into $T/OUT (with $EXTRA), stderr in $T/run.err
 run() {
     out=$1; shift
@@ -66,7 +83,7 @@ classify() {
     (cd "$T" && "$@" "$MK" run "$SRC/recipes/dna-apes.yaml" --set model.d_model=8 \
         --set model.n_layer=1 --set data.seq_len=64 --set data.micro_batch=2 \
         --set data.global_batch=4 --set task.max_steps=4 --set task.eval.every=2 \
-        --set task.eval.batches=1 --set run.log.every=1 --set run.device=cpu \
+        --set task.eval.batches=1 --set run.log.every=1 --set run.device=$DEV \
         --set run.log.progress=lines --set run.dist.bucket_mb=0.001 --set run.out="$T/$out") \
         2> "$T/run.err" ||
         { cat "$T/run.err" >&2; return 1; }
@@ -101,14 +118,14 @@ check "a classifier trains on 1 rank and on 2" eval 'classify c-one && classify 
     grep -q "in 2 buckets" "$T/run.err"'
 check "2 ranks: the classifier's losses, backbone and head are those of 1 rank" \
     same_classifier c-one c-two
-check "bench/dist-scaling.sh: a row for 1 and for 2 CPU ranks, the same losses" sh -c "
-    cd '$SRC' && MAMBAKIT='$MK' DEVICE=cpu STEPS=4 MICRO=2 OUT='$T/scaling' \
+check "bench/dist-scaling.sh: a row for 1 and for 2 $DEV ranks, the same losses" sh -c "
+    cd '$SRC' && MAMBAKIT='$MK' DEVICE=$DEV STEPS=4 MICRO=2 OUT='$T/scaling' MPIRUN='${MPI% -np 2}' \
         SETS='model.d_model=16 data.seq_len=16' sh bench/dist-scaling.sh > '$T/scaling.md' &&
-    grep -q '^| 1 | cpu | 4 | 4 | [0-9]* | [0-9]* | 1.00 | 0.0e+00 |' '$T/scaling.md' &&
-    grep -Eq '^\\| 2 \\| cpu \\| 4 \\| 4 \\| [0-9]+ \\| [0-9]+ \\| [0-9.]+ \\| [0-9.]+e[-+][0-9]+ \\|' '$T/scaling.md' &&
+    grep -q '^| 1 | $DEV | 4 | 4 | [0-9]* | [0-9]* | 1.00 | 0.0e+00 |' '$T/scaling.md' &&
+    grep -Eq '^\\| 2 \\| $DEV \\| 4 \\| 4 \\| [0-9]+ \\| [0-9]+ \\| [0-9.]+ \\| [0-9.]+e[-+][0-9]+ \\|' '$T/scaling.md' &&
     awk -F'|' '\$2 == \" 2 \" && \$9 + 0 > 1e-5 { exit 1 }' '$T/scaling.md'"
 check "non-blocking sums over 2 ranks: a + b bit for bit, in fp32 and bf16 (dist_sum_check)" sh -c "
-    $MPI '${MK_BUILDDIR:-.}/tests/dist_sum_check' > '$T/sums.tap' 2>&1; st=\$?; cat '$T/sums.tap' >&2
+    $MPI '${MK_BUILDDIR:-.}/tests/dist_sum_check' $DEV > '$T/sums.tap' 2>&1; st=\$?; cat '$T/sums.tap' >&2
     [ \$st = 0 ] && [ \$(grep -c '^ok' '$T/sums.tap') = 4 ]"
 BUCKETS="--set run.dist.bucket_mb=0.01"
 check "2 ranks, buckets of 0.01 MiB: 3 buckets, the same parameters (bit for bit) as 1 bucket" \
