@@ -23,7 +23,6 @@ struct mk_dist {
     int mpi;                 /* MPI_Init done: MPI collectives available */
     struct mk_nccl *nccl;    /* CUDA world > 1 */
     int bf16;                /* float sums in bf16 (mk_dist_set_wire) */
-    char rendezvous[4096];   /* the file rank 0 published, removed at close ("" if none) */
 };
 
 /* *v = the integer in environment variable `name`: 1 if set, 0 if not, -1 (with the error
@@ -85,8 +84,10 @@ static mk_status find_ranks(struct mk_dist *d)
     return MK_OK;
 }
 
-/* The NCCL unique id from rank 0: over MPI, else through MAMBAKIT_RENDEZVOUS=file:PATH. */
-static mk_status share_nccl_id(struct mk_dist *d, unsigned char id[MK_NCCL_ID_BYTES])
+/* The NCCL unique id from rank 0: over MPI, else through MAMBAKIT_RENDEZVOUS=file:PATH
+ * (rank 0 then names the file it made in `published`, else leaves it ""). */
+static mk_status share_nccl_id(struct mk_dist *d, unsigned char id[MK_NCCL_ID_BYTES],
+                               char *published, size_t len)
 {
     mk_status st = d->rank == 0 ? mk_dist_nccl_unique_id(id) : MK_OK;
     if (st != MK_OK || d->mpi)
@@ -99,11 +100,11 @@ static mk_status share_nccl_id(struct mk_dist *d, unsigned char id[MK_NCCL_ID_BY
     int timeout = 300;
     if (env_int("MAMBAKIT_RENDEZVOUS_TIMEOUT", 1, &timeout) < 0)
         return MK_ERR_INVALID;
-    snprintf(d->rendezvous, sizeof d->rendezvous, "%s", rv + 5);
-    if (d->rank == 0)
-        return mk_rendezvous_publish(d->rendezvous, id, MK_NCCL_ID_BYTES);
-    st = mk_rendezvous_wait(d->rendezvous, id, MK_NCCL_ID_BYTES, timeout);
-    d->rendezvous[0] = 0; /* only rank 0 removes it */
+    if (d->rank != 0)
+        return mk_rendezvous_wait(rv + 5, id, MK_NCCL_ID_BYTES, timeout);
+    st = mk_rendezvous_publish(rv + 5, id, MK_NCCL_ID_BYTES);
+    if (st == MK_OK)
+        snprintf(published, len, "%s", rv + 5);
     return st;
 }
 
@@ -122,8 +123,15 @@ static mk_status pick_backend(struct mk_dist *d, int device_index)
                        "built without it (configure --with-nccl with the NCCL headers and "
                        "libnccl installed)", d->world);
     unsigned char id[MK_NCCL_ID_BYTES];
-    mk_status st = share_nccl_id(d, id);
-    return st == MK_OK ? mk_dist_nccl_open(&d->nccl, id, d->rank, d->world, device_index) : st;
+    char published[4096] = "";
+    mk_status st = share_nccl_id(d, id, published, sizeof published);
+    if (st == MK_OK)
+        st = mk_dist_nccl_open(&d->nccl, id, d->rank, d->world, device_index);
+    /* ncclCommInitRank returns on rank 0 once every rank has joined, so all have read the
+     * rendezvous file (or the open failed): rank 0 removes it now, for the next run. */
+    if (published[0])
+        unlink(published);
+    return st;
 }
 
 mk_status mk_dist_open(struct mk_dist **out, enum mk_device dev, int device_index)
@@ -149,11 +157,6 @@ void mk_dist_close(struct mk_dist *d)
 {
     if (!d)
         return;
-    if (d->rendezvous[0]) {
-        if (d->nccl)
-            mk_dist_barrier(d); /* every rank has read it (they passed ncclCommInitRank) */
-        unlink(d->rendezvous);  /* on a failed open too: the next run must not read it */
-    }
     mk_dist_nccl_close(d->nccl);
     if (d->mpi)
         mk_dist_mpi_finalize();

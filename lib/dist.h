@@ -48,8 +48,9 @@ mk_status mk_dist_barrier(struct mk_dist *d);
 /* Copies `bytes` of host memory at buf from rank root to every rank. */
 mk_status mk_dist_broadcast(struct mk_dist *d, void *buf, size_t bytes, int root);
 /* buf[i] = sum over ranks of buf[i], for n floats in the memory of the backend of `dev`
- * (host memory on the CPU, device memory on CUDA), once the kernels writing them have
- * finished (ops->sync()). The result is bitwise the same on every rank. */
+ * (host memory on the CPU, device memory on CUDA), as written by the kernels issued before
+ * the call (CUDA: the sum waits for them on the device). Returns when the sum is done. The
+ * result is bitwise the same on every rank. */
 mk_status mk_dist_sum(struct mk_dist *d, float *buf, size_t n);
 /* The same for n doubles in host memory (losses, counters, flags). */
 mk_status mk_dist_sum_host(struct mk_dist *d, double *buf, size_t n);

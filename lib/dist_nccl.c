@@ -1,10 +1,10 @@
 /* dist_nccl.c — the NCCL half of the communicator (dist_backend.h): sums of device buffers
  * with ncclAllReduce on a stream of its own. The trainer's kernels run on the backend's
- * stream, so the caller of a blocking sum syncs the backend first (dist.c does); each
- * blocking call here waits for its own stream before returning, so the result is ready for
- * any stream after it.
+ * (compute) stream, so every float sum first makes the NCCL stream wait for the work issued
+ * there so far (an event); each blocking call waits for its own stream before returning, so
+ * the result is ready for any stream after it. Host buffers travel on the NCCL stream too.
  *
- * The non-blocking sums order the two streams with events instead:
+ * The non-blocking sums:
  *   start:    record `ready` on the compute stream; the NCCL stream waits for it; the sum
  *             is queued on the NCCL stream (the compute stream goes on with the backward)
  *   wait_all: record `done` on the NCCL stream; the compute stream waits for it
@@ -116,14 +116,6 @@ void mk_dist_nccl_close(struct mk_nccl *c)
     free(c);
 }
 
-static mk_status reduce(struct mk_nccl *c, void *buf, size_t n, ncclDataType_t type)
-{
-    mk_status st = nccl_check(ncclAllReduce(buf, buf, n, type, ncclSum, c->comm, c->stream),
-                              "ncclAllReduce");
-    return st == MK_OK ? cuda_check(cudaStreamSynchronize(c->stream), "ncclAllReduce (wait)")
-                       : st;
-}
-
 /* The bf16 scratch holds at least n values; a larger one waits for the sums queued on the
  * old one first. */
 static mk_status reserve_bf16(struct mk_nccl *c, size_t n)
@@ -161,19 +153,29 @@ static mk_status queue_sum(struct mk_nccl *c, float *dev_buf, size_t n, int bf16
     return st;
 }
 
+/* The NCCL stream waits for the work issued so far on the compute stream (the kernels that
+ * write the buffer to sum). */
+static mk_status after_compute(struct mk_nccl *c)
+{
+    mk_status st = cuda_check(cudaEventRecord(c->ready, mk_cuda_bench_stream()),
+                              "cudaEventRecord (buffer ready)");
+    return st == MK_OK ? cuda_check(cudaStreamWaitEvent(c->stream, c->ready, 0),
+                                    "cudaStreamWaitEvent")
+                       : st;
+}
+
 mk_status mk_dist_nccl_sum_float(struct mk_nccl *c, float *dev_buf, size_t n, int bf16)
 {
-    mk_status st = queue_sum(c, dev_buf, n, bf16);
+    mk_status st = after_compute(c);
+    if (st == MK_OK)
+        st = queue_sum(c, dev_buf, n, bf16);
     return st == MK_OK ? cuda_check(cudaStreamSynchronize(c->stream), "ncclAllReduce (wait)")
                        : st;
 }
 
 mk_status mk_dist_nccl_sum_start(struct mk_nccl *c, float *dev_buf, size_t n, int bf16)
 {
-    mk_status st = cuda_check(cudaEventRecord(c->ready, mk_cuda_bench_stream()),
-                              "cudaEventRecord (gradients ready)");
-    if (st == MK_OK)
-        st = cuda_check(cudaStreamWaitEvent(c->stream, c->ready, 0), "cudaStreamWaitEvent");
+    mk_status st = after_compute(c);
     if (st == MK_OK)
         st = queue_sum(c, dev_buf, n, bf16);
     c->pending += st == MK_OK;
@@ -207,36 +209,42 @@ static mk_status reserve(struct mk_nccl *c, size_t n)
     return st;
 }
 
+/* Host bytes to and from the device scratch, on the NCCL stream: a plain cudaMemcpy runs on
+ * the legacy stream, which the NCCL stream (non-blocking) does not wait for, and may return
+ * before a pageable upload has landed. */
+static mk_status stage(struct mk_nccl *c, void *dst, const void *src, size_t bytes,
+                       enum cudaMemcpyKind kind)
+{
+    return cuda_check(cudaMemcpyAsync(dst, src, bytes, kind, c->stream), "cudaMemcpyAsync");
+}
+
 mk_status mk_dist_nccl_sum_double(struct mk_nccl *c, double *host_buf, size_t n)
 {
     const size_t bytes = n * sizeof *host_buf;
     mk_status st = reserve(c, n);
     if (st == MK_OK)
-        st = cuda_check(cudaMemcpy(c->scratch, host_buf, bytes, cudaMemcpyHostToDevice),
-                        "cudaMemcpy");
+        st = stage(c, c->scratch, host_buf, bytes, cudaMemcpyHostToDevice);
     if (st == MK_OK)
-        st = reduce(c, c->scratch, n, ncclFloat64);
+        st = nccl_check(ncclAllReduce(c->scratch, c->scratch, n, ncclFloat64, ncclSum, c->comm,
+                                      c->stream), "ncclAllReduce");
     if (st == MK_OK)
-        st = cuda_check(cudaMemcpy(host_buf, c->scratch, bytes, cudaMemcpyDeviceToHost),
-                        "cudaMemcpy");
-    return st;
+        st = stage(c, host_buf, c->scratch, bytes, cudaMemcpyDeviceToHost);
+    return st == MK_OK ? cuda_check(cudaStreamSynchronize(c->stream), "ncclAllReduce (wait)")
+                       : st;
 }
 
 mk_status mk_dist_nccl_broadcast(struct mk_nccl *c, void *host_buf, size_t bytes, int root)
 {
     mk_status st = reserve(c, (bytes + sizeof(double) - 1) / sizeof(double));
     if (st == MK_OK)
-        st = cuda_check(cudaMemcpy(c->scratch, host_buf, bytes, cudaMemcpyHostToDevice),
-                        "cudaMemcpy");
+        st = stage(c, c->scratch, host_buf, bytes, cudaMemcpyHostToDevice);
     if (st == MK_OK)
         st = nccl_check(ncclBroadcast(c->scratch, c->scratch, bytes, ncclUint8, root, c->comm,
                                       c->stream), "ncclBroadcast");
     if (st == MK_OK)
-        st = cuda_check(cudaStreamSynchronize(c->stream), "ncclBroadcast (wait)");
-    if (st == MK_OK)
-        st = cuda_check(cudaMemcpy(host_buf, c->scratch, bytes, cudaMemcpyDeviceToHost),
-                        "cudaMemcpy");
-    return st;
+        st = stage(c, host_buf, c->scratch, bytes, cudaMemcpyDeviceToHost);
+    return st == MK_OK ? cuda_check(cudaStreamSynchronize(c->stream), "ncclBroadcast (wait)")
+                       : st;
 }
 
 #else /* no NCCL in this build */

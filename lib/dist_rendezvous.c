@@ -3,8 +3,9 @@
  *
  * Rank 0 writes PATH.tmp.PID, then link()s it to PATH: link fails if PATH exists, and a
  * reader sees either no PATH or the complete file, never a partial one. Readers poll for
- * PATH every 20 ms. Rank 0 removes PATH when the run ends (dist.c), so the next run starts
- * without it; a PATH left by a crash is an error rather than a stale id.
+ * PATH every 20 ms. Rank 0 removes PATH once NCCL's communicator is made (every rank has
+ * joined it, so every rank has read PATH; dist.c), so the next run starts without it; a PATH
+ * left by a crash is an error rather than a stale id.
  */
 #include "config.h"
 #include <errno.h>

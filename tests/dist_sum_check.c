@@ -9,8 +9,10 @@
  * The same in bf16 (mk_dist_set_wire): the reference is bf16(bf16(a) + bf16(b)) widened,
  * from the rounding of lib/safetensors.h, which the checkpoints' tests check.
  *
- * `dist_sum_check cuda` does the same on CUDA buffers (NCCL; each rank on GPU `local rank`),
- * the host values uploaded before and downloaded after each sum. Its 2 ranks come from
+ * `dist_sum_check cuda` does the same on CUDA buffers (NCCL; each rank on GPU `local rank`):
+ * the host values are uploaded to a staging buffer, copied into the summed buffer by a kernel
+ * on the compute stream and summed at once, without waiting for that copy (a sum must wait
+ * for the kernels that write its buffer), then downloaded. Its 2 ranks come from
  * mpirun or from MAMBAKIT_RANK / MAMBAKIT_WORLD_SIZE / MAMBAKIT_RENDEZVOUS.
  */
 #include "config.h"
@@ -23,7 +25,8 @@
 #include "tap.h"
 
 enum { BUFS = 5 };
-static const size_t sizes[BUFS] = {1, 1000, 300000, 7, 65536};
+/* sizes: 1 float to 16M (as gradient buckets are, and the whole block a ZeRO-1 gather sums) */
+static const size_t sizes[BUFS] = {1, 1000, 300000, 7, 1 << 24};
 
 /* buffer k of rank r: values of both signs and many magnitudes */
 static void fill(float *x, size_t n, int r, int k)
@@ -36,17 +39,23 @@ static void fill(float *x, size_t n, int r, int k)
 
 /* The backend's copies of the host buffers (the buffers themselves on the CPU). */
 static const struct mk_ops *ops;
-static void *on_device[3][BUFS]; /* CUDA: the copies of buf, blocking and half */
+static void *on_device[3][BUFS], *staging[3][BUFS]; /* CUDA: the copies of buf, blocking, half */
 
+/* The device copy of host buffer k (which: 0 buf, 1 blocking, 2 half), being written by a
+ * kernel still running when this returns. */
 static mk_status to_device(float *host, int which, int k, float **dev)
 {
     *dev = host;
     if (!ops)
         return MK_OK;
-    mk_status st = on_device[which][k] ? MK_OK
-                                        : ops->alloc(&on_device[which][k], sizes[k] * sizeof(float));
+    const size_t bytes = sizes[k] * sizeof(float);
+    mk_status st = MK_OK;
+    if (!on_device[which][k] && (st = ops->alloc(&on_device[which][k], bytes)) == MK_OK)
+        st = ops->alloc(&staging[which][k], bytes);
     *dev = on_device[which][k];
-    return st == MK_OK ? ops->upload(*dev, host, sizes[k] * sizeof(float)) : st;
+    if (st == MK_OK)
+        st = ops->upload(staging[which][k], host, bytes);
+    return st == MK_OK ? ops->copy(*dev, staging[which][k], bytes) : st;
 }
 
 static mk_status to_host(float *host, int which, int k)
@@ -78,8 +87,6 @@ static mk_status blocking_sum(struct mk_dist *d, float *host, int k)
 {
     float *dev;
     mk_status st = to_device(host, 1, k, &dev);
-    if (st == MK_OK && ops)
-        st = ops->sync();
     if (st == MK_OK)
         st = mk_dist_sum(d, dev, sizes[k]);
     return st == MK_OK ? to_host(host, 1, k) : st;
@@ -159,7 +166,7 @@ int main(int argc, char **argv)
         free(buf[k]), free(blocking[k]), free(want[k]), free(half[k]), free(want_half[k]);
     for (int w = 0; w < 3 && ops; w++)
         for (int k = 0; k < BUFS; k++)
-            ops->free(on_device[w][k]);
+            ops->free(on_device[w][k]), ops->free(staging[w][k]);
     int status = exit_status();
     mk_dist_close(d);
     return status;

@@ -18,16 +18,19 @@
 # replicated 2-rank run, its checkpoints hold the whole moments (the same train state), and
 # it resumes across world sizes both ways. Skipped in a build without MPI.
 # MK_DIST_DEVICE=cuda (tests/test_dist_cuda.sh): all of it on 2 GPUs, the sums by NCCL, the
-# ranks started by mpirun when the build has MPI, else by cli/mambakit-launch (NCCL's id
-# through a rendezvous file); skipped without NCCL or with fewer than 2 GPUs.
+# ranks started by mpirun when the build has MPI, else (or with MK_DIST_LAUNCH=env) by
+# cli/mambakit-launch (NCCL's id through a rendezvous file); skipped without NCCL or with
+# fewer than 2 GPUs.
 . "${MK_SRCDIR:-.}/tests/tap.sh"
 DEV=${MK_DIST_DEVICE:-cpu}
 have() { grep -q "^#define $1 1" "${MK_BUILDDIR:-.}/config.h"; }
-if have MK_HAVE_MPI && command -v mpirun >/dev/null; then
+if [ "${MK_DIST_LAUNCH:-}" != env ] && have MK_HAVE_MPI && command -v mpirun >/dev/null; then
     MPI="mpirun --allow-run-as-root --oversubscribe -np 2"
 else
     MPI="$SRC/cli/mambakit-launch -np 2" # CUDA ranks without MPI: NCCL's id through a file
 fi
+# ranks that wait for each other forever fail the test instead of hanging it
+MPI="timeout -k 10 300 $MPI"
 if [ "$DEV" = cpu ] && { ! have MK_HAVE_MPI || ! command -v mpirun >/dev/null; }; then
     echo "1..0 # SKIP no MPI"
     exit 0
@@ -41,7 +44,7 @@ if [ "$DEV" = cuda ] && [ "$(nvidia-smi -L 2>/dev/null | grep -c '^GPU')" -lt 2 
     exit 0
 fi
 echo "1..17"
-echo "# $DEV ranks launched by ${MPI%% *}"
+echo "# $DEV ranks launched by $(echo "$MPI" | cut -d' ' -f5)"
 export OMP_NUM_THREADS=1
 CMP=${MK_BUILDDIR:-.}/tests/dist_compare
 R="--set model.d_model=32 --set data.seq_len=32 --set data.micro_batch=2 --set data.global_batch=4
