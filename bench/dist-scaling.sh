@@ -3,8 +3,9 @@
 # rank and on N ranks (mpirun) at the same global batch, and prints one Markdown row per rank
 # count: the training rate of all ranks together (the last progress line's tokens/s, averaged
 # from the first finished step on, so start-up is not counted), the rate per rank, the scaling
-# efficiency = rate(N) / (N x rate(1)), and the largest relative difference of the logged
-# training losses from the 1-rank run's (fp32: summation order only; bf16: bf16 noise).
+# efficiency = rate(N) / (N x rate(1)), the largest relative difference of the logged
+# training losses from the 1-rank run's (fp32: summation order only; bf16: bf16 noise), and
+# on GPUs the memory in use on rank 0's GPU after training (the training's peak).
 #
 #   MAMBAKIT=build/cli/mambakit bench/dist-scaling.sh        (from the source tree)
 #
@@ -34,8 +35,8 @@ rate() {
 }
 # losses DIR: the training losses of metrics.jsonl, one a line
 losses() { sed -n 's/.*"split": "train", "loss": \([^,}]*\).*/\1/p' "$1/metrics.jsonl"; }
-echo "| ranks | device | global batch | steps | tokens/s (all ranks) | per rank | efficiency | max loss diff vs 1 rank |"
-echo "|---|---|---|---|---|---|---|---|"
+echo "| ranks | device | global batch | steps | tokens/s (all ranks) | per rank | efficiency | max loss diff vs 1 rank | GiB a GPU |"
+echo "|---|---|---|---|---|---|---|---|---|"
 for n in $NP; do
     dir=$OUT/np-$n
     rm -rf "$dir"
@@ -50,11 +51,12 @@ for n in $NP; do
         exit 1
     fi
     r=$(rate "$dir.log")
+    mem=$(sed -n 's/.*GPU memory in use after training: \([0-9.]*\) GiB.*/\1/p' "$dir.log")
     [ "$n" = 1 ] && r1=$r
     losses "$dir" > "$dir.losses"
     diff=$(paste "$OUT/np-1.losses" "$dir.losses" | awk '{ d = $1 - $2; if (d < 0) d = -d;
         s = $1 < 0 ? -$1 : $1; if (s > 0 && d / s > m) m = d / s } END { printf "%.1e", m }')
     awk -v n="$n" -v dev="$DEVICE" -v g="$global" -v st="$STEPS" -v r="$r" -v r1="$r1" \
-        -v d="$diff" 'BEGIN { printf "| %d | %s | %d | %d | %.0f | %.0f | %.2f | %s |\n",
-        n, dev, g, st, r, r / n, r / (n * r1), d }'
+        -v d="$diff" -v mem="${mem:--}" 'BEGIN { printf "| %d | %s | %d | %d | %.0f | %.0f | %.2f | %s | %s |\n",
+        n, dev, g, st, r, r / n, r / (n * r1), d, mem }'
 done

@@ -379,6 +379,21 @@ static mk_status check_replicas(struct trainer *t)
     return st;
 }
 
+/* On a GPU, the device memory in use once training is done: the training's peak, as its
+ * buffers are made by the first steps and kept (cudaMemGetInfo: the CUDA context and the
+ * libraries' workspaces included; rank 0's GPU). */
+static void note_gpu_memory(struct trainer *t)
+{
+    enum mk_device dev;
+    int idx;
+    size_t used, total;
+    if (mk_task_device(t->r, &dev, &idx) == MK_OK && dev == MK_DEVICE_CUDA &&
+        mk_cuda_mem_info(idx, &used, &total) == MK_OK)
+        mk_progress_note(t->progress, "GPU memory in use after training: %.2f GiB of %.1f%s",
+                         (double)used / (1 << 30), (double)total / (1 << 30),
+                         mk_dist_world(t->dist) > 1 ? " (rank 0)" : "");
+}
+
 /* The ranks of the run (lib/dist.h), and the global batch dealt evenly over them. */
 static mk_status setup_ranks(struct trainer *t)
 {
@@ -501,6 +516,8 @@ mk_status mk_task_train(const struct mk_recipe *r, const struct mk_run_opts *o)
                              2.0 * (double)t.opt->n * 4 / (1 << 20));
         st = run_loop(&t);
     }
+    if (st == MK_OK)
+        note_gpu_memory(&t);
     if (st == MK_OK && world > 1)
         st = check_replicas(&t);
     if (st != MK_OK && st != MK_ERR_INTERRUPTED)
