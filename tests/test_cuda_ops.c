@@ -601,6 +601,8 @@ int main(void)
     test_argmax(1, 50280);
     test_argmax(6, 50280);
     test_argmax(4, 7);
+    test_argmax(64, 50280); /* a decoding batch of 64 */
+    test_argmax(5, 9001);   /* rows not a multiple of a block's 8 x 1024 values */
     test_pool(16, 16000, 64); /* the speech classifier's micro-batch */
     test_pool(5, 1000, 70);   /* D not a multiple of 32 */
     test_pool(3, 1, 8);
