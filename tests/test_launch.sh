@@ -1,0 +1,31 @@
+#!/bin/sh
+# test_launch.sh — cli/mambakit-launch, the launcher of data-parallel ranks without MPI: each
+# rank gets its rank, the world size, its local rank and one rendezvous path that does not
+# exist yet; the first failing rank's status is the launcher's and the others are stopped;
+# bad usage exits 2. (Its use with 2 GPUs is tests/test_dist_cuda.sh.)
+. "${MK_SRCDIR:-.}/tests/tap.sh"
+echo "1..5"
+L="$SRC/cli/mambakit-launch"
+# show: one line a rank: "rank/world local rendezvous-file-exists?"
+cat > "$T/show.sh" <<'SH'
+rv=${MAMBAKIT_RENDEZVOUS#file:}
+[ -e "$rv" ] && e=exists || e=new
+echo "$MAMBAKIT_RANK/$MAMBAKIT_WORLD_SIZE $MAMBAKIT_LOCAL_RANK $e ${MAMBAKIT_RENDEZVOUS%%:*}"
+SH
+check "3 ranks: ranks 0..2 of 3, local ranks 0..2, a new file: rendezvous" sh -c "
+    TMPDIR='$T' '$L' -n 3 sh '$T/show.sh' | sort > '$T/ranks' &&
+    printf '0/3 0 new file\n1/3 1 new file\n2/3 2 new file\n' | cmp - '$T/ranks'"
+check "-np as mpirun, --rendezvous PATH is passed on" sh -c "
+    '$L' -np 2 --rendezvous '$T/rv' sh -c 'echo \$MAMBAKIT_RENDEZVOUS' | sort -u > '$T/rv.out' &&
+    [ \"\$(cat '$T/rv.out')\" = 'file:$T/rv' ]"
+# a rank that fails after 0.3 s while the others would sleep for 30 s
+check "a failing rank: its status, and the other ranks are stopped at once" sh -c "
+    start=\$(date +%s)
+    '$L' -n 3 sh -c '[ \$MAMBAKIT_RANK = 1 ] && { sleep 0.3; exit 7; }; exec sleep 30' 2> '$T/fail.err'
+    st=\$? end=\$(date +%s)
+    [ \$st = 7 ] && [ \$((end - start)) -lt 10 ] && grep -q 'status 7; stopping the others' '$T/fail.err'"
+check "every rank succeeds: status 0" "$L" -n 2 true
+check "bad usage exits 2 with a message" sh -c "
+    '$L' true 2> '$T/u1'; a=\$?; '$L' -n 0 true 2> '$T/u2'; b=\$?; '$L' -n 2 2> '$T/u3'; c=\$?
+    [ \$a = 2 ] && [ \$b = 2 ] && [ \$c = 2 ] && grep -q 'required' '$T/u1' && grep -q 'no command' '$T/u3'"
+[ "$failed" = 0 ]
