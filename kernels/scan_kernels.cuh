@@ -891,7 +891,7 @@ template <typename T, int NS> static void scan_fwd_ns(T *out, float *state, scan
 /* L = 1 (decoding): a group of G lanes per (channel e, RB rows b) (G = N rounded up to a power
  * of two, at most 32; lane j owns states n = j, j + G, ...), so the state [B, E, N] is read and
  * written in whole rows and the N exps run in parallel; each lane walks RB rows of the batch
- * (RB = 4 for batches of 32 or more), so what depends only on e (A, the row of W_dt) is loaded
+ * (RB = 4 for batches of 32 or more, 2 from 16), so what depends only on e (A, the row of W_dt) is loaded
  * once for them and their chains of loads and exps overlap:
  *   h_n = exp(dt A_n) h_n + dt u B_n,  y = sum_n C_n h_n  (shuffle sum over the group),
  *   out = (y + D u) SiLU(z)
@@ -977,13 +977,29 @@ template <typename T> static void scan_fwd_launch(T *out, float *state, const sc
         return;
     }
     if (a.L == 1) {
-        const int G = scan_step_lanes(a.N), RB = a.B >= 32 ? 4 : 1;
+        /* rows a lane group: 4 from 32 rows up, 2 from 16, else 1 (measured, NOTES-cuda.md);
+         * MK_SCAN_STEP_RB=1|2|4|8 overrides (for the bench) */
+        static int rb_env = -1;
+        if (rb_env < 0) {
+            const char *v = getenv("MK_SCAN_STEP_RB");
+            rb_env = v ? atoi(v) : 0;
+        }
+        const int G = scan_step_lanes(a.N);
+        const int RB = rb_env == 1 || rb_env == 2 || rb_env == 4 || rb_env == 8 ? rb_env
+                       : a.B >= 32                                            ? 4
+                       : a.B >= 16                                            ? 2
+                                                                              : 1;
         const size_t threads = (size_t)((a.B + RB - 1) / RB) * a.E * G;
         const unsigned blocks = (unsigned)((threads + 127) / 128);
-        if (RB == 4)
-            scan_step_kernel<T, 4><<<blocks, 128, 0, mk_cuda_stream()>>>(out, state, a, G);
+        cudaStream_t st = mk_cuda_stream();
+        if (RB == 8)
+            scan_step_kernel<T, 8><<<blocks, 128, 0, st>>>(out, state, a, G);
+        else if (RB == 4)
+            scan_step_kernel<T, 4><<<blocks, 128, 0, st>>>(out, state, a, G);
+        else if (RB == 2)
+            scan_step_kernel<T, 2><<<blocks, 128, 0, st>>>(out, state, a, G);
         else
-            scan_step_kernel<T, 1><<<blocks, 128, 0, mk_cuda_stream()>>>(out, state, a, G);
+            scan_step_kernel<T, 1><<<blocks, 128, 0, st>>>(out, state, a, G);
         MK_LAUNCH_CHECK();
         return;
     }
