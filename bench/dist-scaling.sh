@@ -35,7 +35,8 @@ rate() {
 }
 # losses DIR: the training losses of metrics.jsonl, one a line
 losses() { sed -n 's/.*"split": "train", "loss": \([^,}]*\).*/\1/p' "$1/metrics.jsonl"; }
-echo "| ranks | device | global batch | steps | tokens/s (all ranks) | per rank | efficiency | max loss diff vs 1 rank | GiB a GPU |"
+printf '%s%s\n' "| ranks | device | global batch | steps | tokens/s (all ranks) | per rank | " \
+    "efficiency | max loss diff vs 1 rank | GiB a GPU |"
 echo "|---|---|---|---|---|---|---|---|---|"
 for n in $NP; do
     dir=$OUT/np-$n
@@ -57,6 +58,7 @@ for n in $NP; do
     diff=$(paste "$OUT/np-1.losses" "$dir.losses" | awk '{ d = $1 - $2; if (d < 0) d = -d;
         s = $1 < 0 ? -$1 : $1; if (s > 0 && d / s > m) m = d / s } END { printf "%.1e", m }')
     awk -v n="$n" -v dev="$DEVICE" -v g="$global" -v st="$STEPS" -v r="$r" -v r1="$r1" \
-        -v d="$diff" -v mem="${mem:--}" 'BEGIN { printf "| %d | %s | %d | %d | %.0f | %.0f | %.2f | %s | %s |\n",
+        -v d="$diff" -v mem="${mem:--}" 'BEGIN {
+        printf "| %d | %s | %d | %d | %.0f | %.0f | %.2f | %s | %s |\n",
         n, dev, g, st, r, r / n, r / (n * r1), d, mem }'
 done

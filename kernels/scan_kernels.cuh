@@ -891,8 +891,8 @@ template <typename T, int NS> static void scan_fwd_ns(T *out, float *state, scan
 /* L = 1 (decoding): a group of G lanes per (channel e, RB rows b) (G = N rounded up to a power
  * of two, at most 32; lane j owns states n = j, j + G, ...), so the state [B, E, N] is read and
  * written in whole rows and the N exps run in parallel; each lane walks RB rows of the batch
- * (RB = 4 for batches of 32 or more, 2 from 16), so what depends only on e (A, the row of W_dt) is loaded
- * once for them and their chains of loads and exps overlap:
+ * (RB = 4 for batches of 32 or more, 2 from 16), so what depends only on e (A, the row of
+ * W_dt) is loaded once for them and their chains of loads and exps overlap:
  *   h_n = exp(dt A_n) h_n + dt u B_n,  y = sum_n C_n h_n  (shuffle sum over the group),
  *   out = (y + D u) SiLU(z)
  * With W_dt, the group first takes delta = x_dt . W_dt[e] (lane j: r = j, j + G, ...; shuffle

@@ -19,13 +19,20 @@ check "-np as mpirun, --rendezvous PATH is passed on" sh -c "
     '$L' -np 2 --rendezvous '$T/rv' sh -c 'echo \$MAMBAKIT_RENDEZVOUS' | sort -u > '$T/rv.out' &&
     [ \"\$(cat '$T/rv.out')\" = 'file:$T/rv' ]"
 # a rank that fails after 0.3 s while the others would sleep for 30 s
+cat > "$T/fail.sh" <<'SH'
+[ "$MAMBAKIT_RANK" = 1 ] && { sleep 0.3; exit 7; }
+exec sleep 30
+SH
 check "a failing rank: its status, and the other ranks are stopped at once" sh -c "
     start=\$(date +%s)
-    '$L' -n 3 sh -c '[ \$MAMBAKIT_RANK = 1 ] && { sleep 0.3; exit 7; }; exec sleep 30' 2> '$T/fail.err'
+    '$L' -n 3 sh '$T/fail.sh' 2> '$T/fail.err'
     st=\$? end=\$(date +%s)
-    [ \$st = 7 ] && [ \$((end - start)) -lt 10 ] && grep -q 'status 7; stopping the others' '$T/fail.err'"
+    [ \$st = 7 ] && [ \$((end - start)) -lt 10 ] &&
+        grep -q 'status 7; stopping the others' '$T/fail.err'"
 check "every rank succeeds: status 0" "$L" -n 2 true
 check "bad usage exits 2 with a message" sh -c "
-    '$L' true 2> '$T/u1'; a=\$?; '$L' -n 0 true 2> '$T/u2'; b=\$?; '$L' -n 2 2> '$T/u3'; c=\$?
-    [ \$a = 2 ] && [ \$b = 2 ] && [ \$c = 2 ] && grep -q 'required' '$T/u1' && grep -q 'no command' '$T/u3'"
+    '$L' true 2> '$T/u1'; a=\$?; '$L' -n 0 true 2> '$T/u2'; b=\$?
+    '$L' -n 2 2> '$T/u3'; c=\$?
+    [ \$a = 2 ] && [ \$b = 2 ] && [ \$c = 2 ] && grep -q 'required' '$T/u1' &&
+        grep -q 'no command' '$T/u3'"
 [ "$failed" = 0 ]
