@@ -84,8 +84,8 @@ static mk_status find_ranks(struct mk_dist *d)
     return MK_OK;
 }
 
-/* The NCCL unique id from rank 0: over MPI, else through MAMBAKIT_RENDEZVOUS=file:PATH
- * (rank 0 then names the file it made in `published`, else leaves it ""). */
+/* The NCCL unique id from rank 0: over MPI, else through MAMBAKIT_RENDEZVOUS: file:PATH
+ * (rank 0 then names the file it made in `published`, else leaves it "") or tcp:HOST:PORT. */
 static mk_status share_nccl_id(struct mk_dist *d, unsigned char id[MK_NCCL_ID_BYTES],
                                char *published, size_t len)
 {
@@ -93,13 +93,20 @@ static mk_status share_nccl_id(struct mk_dist *d, unsigned char id[MK_NCCL_ID_BY
     if (st != MK_OK || d->mpi)
         return st != MK_OK ? st : mk_dist_mpi_broadcast(id, MK_NCCL_ID_BYTES, 0);
     const char *rv = getenv("MAMBAKIT_RENDEZVOUS");
-    if (!rv || strncmp(rv, "file:", 5) != 0 || !rv[5])
+    const int file = rv && !strncmp(rv, "file:", 5) && rv[5];
+    const int tcp = rv && !strncmp(rv, "tcp:", 4) && rv[4];
+    if (!file && !tcp)
         return mk_fail(MK_ERR_INVALID, "MAMBAKIT_WORLD_SIZE=%d without mpirun needs "
                        "MAMBAKIT_RENDEZVOUS=file:PATH (a path on a file system all ranks "
-                       "share) to hand out the NCCL id; got %s", d->world, rv ? rv : "nothing");
+                       "share) or tcp:HOST:PORT (rank 0's host and a free port) to hand out "
+                       "the NCCL id; got %s", d->world, rv ? rv : "nothing");
     int timeout = 300;
     if (env_int("MAMBAKIT_RENDEZVOUS_TIMEOUT", 1, &timeout) < 0)
         return MK_ERR_INVALID;
+    if (tcp)
+        return d->rank == 0 ? mk_rendezvous_serve_tcp(rv + 4, id, MK_NCCL_ID_BYTES,
+                                                      d->world - 1, timeout)
+                            : mk_rendezvous_fetch_tcp(rv + 4, id, MK_NCCL_ID_BYTES, timeout);
     if (d->rank != 0)
         return mk_rendezvous_wait(rv + 5, id, MK_NCCL_ID_BYTES, timeout);
     st = mk_rendezvous_publish(rv + 5, id, MK_NCCL_ID_BYTES);

@@ -10,7 +10,8 @@
  *   - mpirun (Open MPI: OMPI_COMM_WORLD_SIZE; MPICH / Slurm PMI: PMI_SIZE): MPI_Init, ranks
  *     from MPI_COMM_WORLD;
  *   - MAMBAKIT_RANK and MAMBAKIT_WORLD_SIZE (job schedulers, no MPI): with CUDA, the NCCL
- *     unique id travels through MAMBAKIT_RENDEZVOUS=file:PATH (dist_rendezvous.c);
+ *     unique id travels through MAMBAKIT_RENDEZVOUS=file:PATH (dist_rendezvous.c) or
+ *     tcp:HOST:PORT (dist_rendezvous_tcp.c);
  *   - neither: world 1, every collective an identity.
  * The local rank (which GPU of the host: run.device's index + local rank) is
  * OMPI_COMM_WORLD_LOCAL_RANK, else MAMBAKIT_LOCAL_RANK, else the rank.

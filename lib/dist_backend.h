@@ -52,11 +52,21 @@ mk_status mk_dist_nccl_wait_all(struct mk_nccl *c);
 int mk_dist_bf16_pack(unsigned short *dst, const float *src, size_t n, void *stream);
 int mk_dist_bf16_unpack(float *dst, const unsigned short *src, size_t n, void *stream);
 
-/* ---- the rendezvous file (MAMBAKIT_RENDEZVOUS=file:PATH) ---- */
+/* ---- the rendezvous file (MAMBAKIT_RENDEZVOUS=file:PATH, dist_rendezvous.c) ---- */
 /* Rank 0: writes bytes to PATH atomically (a temporary file linked into place); fails if
  * PATH exists (a previous run's: the other ranks could read its stale id). */
 mk_status mk_rendezvous_publish(const char *path, const void *buf, size_t bytes);
 /* The other ranks: wait up to timeout_s seconds for PATH, then read its bytes. */
 mk_status mk_rendezvous_wait(const char *path, void *buf, size_t bytes, double timeout_s);
+
+/* ---- the TCP rendezvous (MAMBAKIT_RENDEZVOUS=tcp:HOST:PORT, dist_rendezvous_tcp.c) ---- */
+/* Rank 0: listens on PORT (every interface) and sends the bytes to each of `readers` ranks
+ * that connect, failing if they have not all come within timeout_s seconds. */
+mk_status mk_rendezvous_serve_tcp(const char *hostport, const void *buf, size_t bytes,
+                                  int readers, double timeout_s);
+/* The other ranks: connect to HOST:PORT (retrying while nothing listens) and read the bytes,
+ * within timeout_s seconds. */
+mk_status mk_rendezvous_fetch_tcp(const char *hostport, void *buf, size_t bytes,
+                                  double timeout_s);
 
 #endif /* MK_DIST_BACKEND_H */

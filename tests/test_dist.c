@@ -7,6 +7,9 @@
 #include "config.h"
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include "../lib/dist.h"
@@ -128,11 +131,94 @@ static void test_rendezvous(void)
     rmdir(dir);
 }
 
+/* A TCP port of 127.0.0.1 that nothing listens on (the kernel's pick; *fd keeps it bound
+ * but not listening, so no other program takes it meanwhile: close it before using it). */
+static int free_port(int *fd)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    *fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (*fd < 0 || bind(*fd, (struct sockaddr *)&a, sizeof a) != 0 ||
+        getsockname(*fd, (struct sockaddr *)&a, &len) != 0)
+        return 0;
+    return ntohs(a.sin_port);
+}
+
+/* MAMBAKIT_RENDEZVOUS=tcp:HOST:PORT: three readers started before rank 0 listens. */
+static void test_rendezvous_tcp(void)
+{
+    int hold, port = free_port(&hold);
+    char spec[64];
+    snprintf(spec, sizeof spec, "127.0.0.1:%d", port);
+    close(hold);
+    unsigned char id[MK_NCCL_ID_BYTES];
+    for (int i = 0; i < MK_NCCL_ID_BYTES; i++)
+        id[i] = (unsigned char)(i * 53 + 7);
+    pid_t kids[3];
+    for (int k = 0; k < 3; k++) {
+        if ((kids[k] = fork()) == 0) {
+            unsigned char got[MK_NCCL_ID_BYTES];
+            mk_status st = mk_rendezvous_fetch_tcp(spec, got, sizeof got, 10);
+            _exit(st == MK_OK && !memcmp(got, id, sizeof id) ? 0 : 1);
+        }
+    }
+    usleep(200000);
+    mk_status st = mk_rendezvous_serve_tcp(spec, id, sizeof id, 3, 10);
+    int good = 0;
+    for (int k = 0; k < 3; k++) {
+        int ws;
+        waitpid(kids[k], &ws, 0);
+        good += WIFEXITED(ws) && WEXITSTATUS(ws) == 0;
+    }
+    ok(st == MK_OK && good == 3, "tcp: 3 ranks connecting before rank 0 listens get the bytes");
+    st = mk_rendezvous_serve_tcp(spec, id, sizeof id, 1, 0.2);
+    ok(st != MK_OK && strstr(mk_last_error(), "0 of the 1 other ranks connected"),
+       "tcp: rank 0 gives up when a rank does not come, saying how many came");
+    unsigned char got[MK_NCCL_ID_BYTES];
+    st = mk_rendezvous_fetch_tcp(spec, got, sizeof got, 0.2);
+    ok(st != MK_OK && strstr(mk_last_error(), "rank 0 did not answer"),
+       "tcp: a rank gives up when rank 0 does not answer, naming host and port");
+    st = mk_rendezvous_fetch_tcp("localhost", got, sizeof got, 1);
+    mk_status st2 = mk_rendezvous_fetch_tcp("localhost:99999", got, sizeof got, 1);
+    ok(st != MK_OK && st2 != MK_OK && strstr(mk_last_error(), "expected tcp:HOST:PORT"),
+       "tcp: a spec without a valid port is refused");
+    /* a port some other program listens on: rank 0 cannot take it, and a rank reading from
+     * that program gets an error instead of its bytes */
+    int other = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+    setsockopt(other, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one); /* past TIME_WAIT */
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((unsigned short)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int listening = other >= 0 && bind(other, (struct sockaddr *)&a, sizeof a) == 0 &&
+                    listen(other, 4) == 0;
+    pid_t talker = listening ? fork() : -1;
+    if (talker == 0) { /* answers one connection with 132 bytes of something else */
+        int c = accept(other, NULL, NULL);
+        char junk[4 + MK_NCCL_ID_BYTES] = "HTTP";
+        if (c >= 0 && write(c, junk, sizeof junk) < 0)
+            _exit(1);
+        _exit(0);
+    }
+    st = mk_rendezvous_fetch_tcp(spec, got, sizeof got, 5);
+    int ws = 0;
+    if (talker > 0)
+        waitpid(talker, &ws, 0);
+    if (!listening)
+        diag("could not listen on port %d for the test", port);
+    ok(listening && st != MK_OK && strstr(mk_last_error(), "something else answers"),
+       "tcp: bytes from another program on that port are refused");
+    st = mk_rendezvous_serve_tcp(spec, id, sizeof id, 1, 0.2);
+    ok(listening && st != MK_OK && strstr(mk_last_error(), "cannot listen"),
+       "tcp: a port in use is refused, naming it");
+    if (other >= 0)
+        close(other);
+}
+
 int main(void)
 {
-    plan(13);
+    plan(19);
     test_world_one();
     test_env_errors();
     test_rendezvous();
+    test_rendezvous_tcp();
     return exit_status();
 }

@@ -19,12 +19,14 @@
 # it resumes across world sizes both ways. Skipped in a build without MPI.
 # MK_DIST_DEVICE=cuda (tests/test_dist_cuda.sh): all of it on 2 GPUs, the sums by NCCL, the
 # ranks started by mpirun when the build has MPI, else (or with MK_DIST_LAUNCH=env) by
-# cli/mambakit-launch (NCCL's id through a rendezvous file); skipped without NCCL or with
-# fewer than 2 GPUs.
+# cli/mambakit-launch (NCCL's id through a rendezvous file; MK_DIST_LAUNCH=tcp: over TCP);
+# skipped without NCCL or with fewer than 2 GPUs.
 . "${MK_SRCDIR:-.}/tests/tap.sh"
 DEV=${MK_DIST_DEVICE:-cpu}
 have() { grep -q "^#define $1 1" "${MK_BUILDDIR:-.}/config.h"; }
-if [ "${MK_DIST_LAUNCH:-}" != env ] && have MK_HAVE_MPI && command -v mpirun >/dev/null; then
+if [ "${MK_DIST_LAUNCH:-}" = tcp ]; then # NCCL's id over TCP from rank 0
+    MPI="$SRC/cli/mambakit-launch --rendezvous tcp:127.0.0.1:$((20000 + $$ % 20000)) -np 2"
+elif [ "${MK_DIST_LAUNCH:-}" != env ] && have MK_HAVE_MPI && command -v mpirun >/dev/null; then
     MPI="mpirun --allow-run-as-root --oversubscribe -np 2"
 else
     MPI="$SRC/cli/mambakit-launch -np 2" # CUDA ranks without MPI: NCCL's id through a file

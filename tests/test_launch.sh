@@ -15,9 +15,11 @@ SH
 check "3 ranks: ranks 0..2 of 3, local ranks 0..2, a new file: rendezvous" sh -c "
     TMPDIR='$T' '$L' -n 3 sh '$T/show.sh' | sort > '$T/ranks' &&
     printf '0/3 0 new file\n1/3 1 new file\n2/3 2 new file\n' | cmp - '$T/ranks'"
-check "-np as mpirun, --rendezvous PATH is passed on" sh -c "
-    '$L' -np 2 --rendezvous '$T/rv' sh -c 'echo \$MAMBAKIT_RENDEZVOUS' | sort -u > '$T/rv.out' &&
-    [ \"\$(cat '$T/rv.out')\" = 'file:$T/rv' ]"
+check "-np as mpirun; --rendezvous PATH and tcp:HOST:PORT are passed on" sh -c "
+    '$L' -np 2 --rendezvous '$T/rv' sh -c 'echo \$MAMBAKIT_RENDEZVOUS' > '$T/rv.all' &&
+    '$L' -n 2 --rendezvous tcp:node1:29500 sh -c 'echo \$MAMBAKIT_RENDEZVOUS' >> '$T/rv.all' &&
+    sort -u '$T/rv.all' > '$T/rv.out' &&
+    printf 'file:$T/rv\ntcp:node1:29500\n' | cmp - '$T/rv.out'"
 # a rank that fails after 0.3 s while the others would sleep for 30 s
 cat > "$T/fail.sh" <<'SH'
 [ "$MAMBAKIT_RANK" = 1 ] && { sleep 0.3; exit 7; }

@@ -1,0 +1,198 @@
+/* dist_rendezvous_tcp.c — handing a few bytes (the NCCL unique id) from rank 0 to the other
+ * ranks over TCP, for launches without MPI and without a shared file system
+ * (MAMBAKIT_RENDEZVOUS=tcp:HOST:PORT, HOST naming rank 0's host).
+ *
+ * Rank 0 listens on PORT on every interface of its host and answers each of the other
+ * ranks' connections with a 4-byte tag and the bytes, then closes the socket: it must hear
+ * from all of them before NCCL's setup, which waits for every rank anyway. The others connect
+ * to HOST:PORT, retrying every 50 ms while nothing listens there yet (rank 0 may start last),
+ * and check the tag, so a stray service on that port is an error rather than a wrong id.
+ */
+#include "config.h"
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+#include "dist_backend.h"
+
+static const char tag[4] = {'M', 'K', 'R', '1'};
+
+static double seconds_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* HOST and PORT of "HOST:PORT" ("[v6 address]:PORT" too). */
+static mk_status split_hostport(const char *spec, char *host, size_t hlen, char *port,
+                                size_t plen)
+{
+    const char *whole = spec, *colon = strrchr(spec, ':');
+    const char *p = colon ? colon + 1 : "";
+    int digits = (int)strlen(p) > 0 && (int)strlen(p) <= 5;
+    for (const char *c = p; *c && digits; c++)
+        digits = *c >= '0' && *c <= '9';
+    long number = digits ? strtol(p, NULL, 10) : 0;
+    size_t n = colon ? (size_t)(colon - spec) : 0;
+    if (n >= 2 && spec[0] == '[' && spec[n - 1] == ']')
+        spec++, n -= 2;
+    if (!colon || n == 0 || n >= hlen || number < 1 || number > 65535)
+        return mk_fail(MK_ERR_INVALID, "MAMBAKIT_RENDEZVOUS=tcp:%s: expected tcp:HOST:PORT "
+                       "(rank 0's host name or address, and a free port 1..65535)", whole);
+    memcpy(host, spec, n);
+    host[n] = 0;
+    snprintf(port, plen, "%ld", number);
+    return MK_OK;
+}
+
+static int write_all(int fd, const void *buf, size_t bytes)
+{
+    const char *p = buf;
+    while (bytes > 0) {
+        ssize_t w = send(fd, p, bytes, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        p += w;
+        bytes -= (size_t)w;
+    }
+    return 0;
+}
+
+static int read_all(int fd, void *buf, size_t bytes)
+{
+    char *p = buf;
+    while (bytes > 0) {
+        ssize_t r = recv(fd, p, bytes, 0);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return -1;
+        p += r;
+        bytes -= (size_t)r;
+    }
+    return 0;
+}
+
+/* A listening socket on PORT of every interface (IPv6 with IPv4 mapped, else IPv4). */
+static int listen_on(const char *port, int *err)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE}, *res, *a;
+    int fd = -1, rc = getaddrinfo(NULL, port, &hints, &res);
+    *err = rc ? EINVAL : 0;
+    for (a = rc ? NULL : res; a && fd < 0; a = a->ai_next) {
+        fd = socket(a->ai_family, a->ai_socktype, a->ai_protocol);
+        if (fd < 0)
+            continue;
+        int one = 1, zero = 0;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (a->ai_family == AF_INET6)
+            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+        if (bind(fd, a->ai_addr, a->ai_addrlen) != 0 || listen(fd, 64) != 0) {
+            *err = errno;
+            close(fd);
+            fd = -1;
+        }
+    }
+    if (!rc)
+        freeaddrinfo(res);
+    return fd;
+}
+
+mk_status mk_rendezvous_serve_tcp(const char *spec, const void *buf, size_t bytes, int readers,
+                                  double timeout_s)
+{
+    char host[256], port[8];
+    mk_status st = split_hostport(spec, host, sizeof host, port, sizeof port);
+    if (st != MK_OK)
+        return st;
+    int err, fd = listen_on(port, &err);
+    if (fd < 0)
+        return mk_fail(MK_ERR_IO, "rendezvous tcp:%s: cannot listen on port %s: %s (is it in "
+                       "use? give each job its own port)", spec, port, strerror(err));
+    const double t0 = seconds_now();
+    int served = 0;
+    while (served < readers && st == MK_OK) {
+        const double left = timeout_s - (seconds_now() - t0);
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        int ready = left > 0 ? poll(&p, 1, (int)(left * 1000) + 1) : 0;
+        if (ready < 0 && errno == EINTR)
+            continue;
+        if (ready <= 0) {
+            st = mk_fail(MK_ERR_IO, "rendezvous tcp:%s: %d of the %d other ranks connected "
+                         "within %g s (do they all have MAMBAKIT_RENDEZVOUS=tcp:%s, and can "
+                         "they reach this host?)", spec, served, readers, timeout_s, spec);
+            break;
+        }
+        int c = accept(fd, NULL, NULL);
+        if (c < 0)
+            continue;
+        if (write_all(c, tag, sizeof tag) == 0 && write_all(c, buf, bytes) == 0)
+            served++;
+        close(c);
+    }
+    close(fd);
+    return st;
+}
+
+/* One attempt: connect to an address of host:port and read the tag and the bytes; -1 if
+ * nothing answers there (yet), -2 if something answered with other bytes. */
+static int fetch_once(const char *host, const char *port, void *buf, size_t bytes, double left)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res, *a;
+    if (getaddrinfo(host, port, &hints, &res) != 0)
+        return -1;
+    int got = -1;
+    for (a = res; a && got == -1; a = a->ai_next) {
+        int fd = socket(a->ai_family, a->ai_socktype, a->ai_protocol);
+        if (fd < 0)
+            continue;
+        const double wait = left < 5 ? left : 5; /* bounds connect() and recv() */
+        struct timeval tv = {.tv_sec = (time_t)wait,
+                             .tv_usec = (long)((wait - (double)(long)wait) * 1e6)};
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        char t[sizeof tag];
+        if (connect(fd, a->ai_addr, a->ai_addrlen) == 0)
+            got = read_all(fd, t, sizeof t) == 0 && !memcmp(t, tag, sizeof tag) &&
+                          read_all(fd, buf, bytes) == 0
+                      ? 0
+                      : -2;
+        close(fd);
+    }
+    freeaddrinfo(res);
+    return got;
+}
+
+mk_status mk_rendezvous_fetch_tcp(const char *spec, void *buf, size_t bytes, double timeout_s)
+{
+    char host[256], port[8];
+    mk_status st = split_hostport(spec, host, sizeof host, port, sizeof port);
+    if (st != MK_OK)
+        return st;
+    const double t0 = seconds_now();
+    for (;;) {
+        const double left = timeout_s - (seconds_now() - t0);
+        int got = fetch_once(host, port, buf, bytes, left > 0.05 ? left : 0.05);
+        if (got == 0)
+            return MK_OK;
+        if (got == -2)
+            return mk_fail(MK_ERR_FORMAT, "rendezvous tcp:%s: something else answers on that "
+                           "port (not a mambakit rank 0)", spec);
+        if (seconds_now() - t0 > timeout_s)
+            return mk_fail(MK_ERR_IO, "rendezvous tcp:%s: rank 0 did not answer within %g s "
+                           "(is MAMBAKIT_RENDEZVOUS the same on every rank, HOST rank 0's host, "
+                           "and the port reachable?)", spec, timeout_s);
+        nanosleep(&(struct timespec){0, 50000000}, NULL);
+    }
+}
