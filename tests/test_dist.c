@@ -91,6 +91,40 @@ static void test_env_errors(void)
     clear_env();
 }
 
+/* an id of MK_NCCL_ID_BYTES bytes that differ from each other and from other seeds' */
+static void fill_id(unsigned char *id, int seed)
+{
+    for (int i = 0; i < MK_NCCL_ID_BYTES; i++)
+        id[i] = (unsigned char)(i * 37 + seed);
+}
+
+/* 3 reader processes, started before the writer: each fetches MK_NCCL_ID_BYTES from `where`
+ * (a file, or host:port) within 10 s and exits 0 when they are `id`. */
+typedef mk_status (*fetch_fn)(const char *where, void *buf, size_t bytes, double timeout_s);
+static void start_readers(pid_t kids[3], fetch_fn fetch, const char *where,
+                          const unsigned char *id)
+{
+    for (int k = 0; k < 3; k++) {
+        if ((kids[k] = fork()) == 0) {
+            unsigned char got[MK_NCCL_ID_BYTES];
+            mk_status st = fetch(where, got, sizeof got, 10);
+            _exit(st == MK_OK && !memcmp(got, id, sizeof got) ? 0 : 1);
+        }
+    }
+}
+
+/* how many of the 3 readers got the bytes */
+static int readers_good(const pid_t kids[3])
+{
+    int good = 0;
+    for (int k = 0; k < 3; k++) {
+        int ws;
+        waitpid(kids[k], &ws, 0);
+        good += WIFEXITED(ws) && WEXITSTATUS(ws) == 0;
+    }
+    return good;
+}
+
 /* Three readers wait for the file a writer publishes 100 ms after them. */
 static void test_rendezvous(void)
 {
@@ -101,25 +135,13 @@ static void test_rendezvous(void)
     }
     snprintf(path, sizeof path, "%s/id", dir);
     unsigned char id[MK_NCCL_ID_BYTES];
-    for (int i = 0; i < MK_NCCL_ID_BYTES; i++)
-        id[i] = (unsigned char)(i * 37 + 11);
+    fill_id(id, 11);
     pid_t kids[3];
-    for (int k = 0; k < 3; k++) {
-        if ((kids[k] = fork()) == 0) {
-            unsigned char got[MK_NCCL_ID_BYTES];
-            mk_status st = mk_rendezvous_wait(path, got, sizeof got, 10);
-            _exit(st == MK_OK && !memcmp(got, id, sizeof id) ? 0 : 1);
-        }
-    }
+    start_readers(kids, mk_rendezvous_wait, path, id);
     usleep(100000);
     mk_status st = mk_rendezvous_publish(path, id, sizeof id);
-    int good = 0;
-    for (int k = 0; k < 3; k++) {
-        int ws;
-        waitpid(kids[k], &ws, 0);
-        good += WIFEXITED(ws) && WEXITSTATUS(ws) == 0;
-    }
-    ok(st == MK_OK && good == 3, "3 waiting readers get the bytes published after them");
+    ok(st == MK_OK && readers_good(kids) == 3,
+       "3 waiting readers get the bytes published after them");
     st = mk_rendezvous_publish(path, id, sizeof id);
     ok(st != MK_OK && strstr(mk_last_error(), "already exists"),
        "publishing over an existing file is refused");
@@ -152,25 +174,13 @@ static void test_rendezvous_tcp(void)
     snprintf(spec, sizeof spec, "127.0.0.1:%d", port);
     close(hold);
     unsigned char id[MK_NCCL_ID_BYTES];
-    for (int i = 0; i < MK_NCCL_ID_BYTES; i++)
-        id[i] = (unsigned char)(i * 53 + 7);
+    fill_id(id, 7);
     pid_t kids[3];
-    for (int k = 0; k < 3; k++) {
-        if ((kids[k] = fork()) == 0) {
-            unsigned char got[MK_NCCL_ID_BYTES];
-            mk_status st = mk_rendezvous_fetch_tcp(spec, got, sizeof got, 10);
-            _exit(st == MK_OK && !memcmp(got, id, sizeof id) ? 0 : 1);
-        }
-    }
+    start_readers(kids, mk_rendezvous_fetch_tcp, spec, id);
     usleep(200000);
     mk_status st = mk_rendezvous_serve_tcp(spec, id, sizeof id, 3, 10);
-    int good = 0;
-    for (int k = 0; k < 3; k++) {
-        int ws;
-        waitpid(kids[k], &ws, 0);
-        good += WIFEXITED(ws) && WEXITSTATUS(ws) == 0;
-    }
-    ok(st == MK_OK && good == 3, "tcp: 3 ranks connecting before rank 0 listens get the bytes");
+    ok(st == MK_OK && readers_good(kids) == 3,
+       "tcp: 3 ranks connecting before rank 0 listens get the bytes");
     st = mk_rendezvous_serve_tcp(spec, id, sizeof id, 1, 0.2);
     ok(st != MK_OK && strstr(mk_last_error(), "0 of the 1 other ranks connected"),
        "tcp: rank 0 gives up when a rank does not come, saying how many came");
