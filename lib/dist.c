@@ -53,6 +53,15 @@ int mk_dist_local_rank(void)
     return 0;
 }
 
+int mk_dist_launched_world(void)
+{
+    int v = 1;
+    if (env_int("OMPI_COMM_WORLD_SIZE", 1, &v) > 0 || env_int("PMI_SIZE", 1, &v) > 0 ||
+        env_int("MAMBAKIT_WORLD_SIZE", 1, &v) > 0)
+        return v;
+    return 1;
+}
+
 /* Rank and world: from MPI under a launcher, else from MAMBAKIT_RANK / _WORLD_SIZE. */
 static mk_status find_ranks(struct mk_dist *d)
 {

@@ -44,6 +44,9 @@ int mk_dist_rank(const struct mk_dist *d);  /* 0 .. world-1; 0 for NULL */
 int mk_dist_world(const struct mk_dist *d); /* 1 for NULL */
 /* The rank among the processes of this host, from the environment (usable before open). */
 int mk_dist_local_rank(void);
+/* The number of processes the launcher announces in the environment (mpirun, PMI,
+ * MAMBAKIT_WORLD_SIZE), without opening anything; 1 when none does. */
+int mk_dist_launched_world(void);
 
 mk_status mk_dist_barrier(struct mk_dist *d);
 /* Copies `bytes` of host memory at buf from rank root to every rank. */

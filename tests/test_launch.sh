@@ -2,9 +2,10 @@
 # test_launch.sh — cli/mambakit-launch, the launcher of data-parallel ranks without MPI: each
 # rank gets its rank, the world size, its local rank and one rendezvous path that does not
 # exist yet; the first failing rank's status is the launcher's and the others are stopped;
-# bad usage exits 2. (Its use with 2 GPUs is tests/test_dist_cuda.sh.)
+# bad usage exits 2; a task other than training refuses to run as several ranks. (Its use
+# with 2 GPUs is tests/test_dist_cuda.sh.)
 . "${MK_SRCDIR:-.}/tests/tap.sh"
-echo "1..5"
+echo "1..6"
 L="$SRC/cli/mambakit-launch"
 # show: one line a rank: "rank/world local rendezvous-file-exists?"
 cat > "$T/show.sh" <<'SH'
@@ -37,4 +38,13 @@ check "bad usage exits 2 with a message" sh -c "
     '$L' -n 2 2> '$T/u3'; c=\$?
     [ \$a = 2 ] && [ \$b = 2 ] && [ \$c = 2 ] && grep -q 'required' '$T/u1' &&
         grep -q 'no command' '$T/u3'"
+# evaluating under 2 ranks would run the whole job twice into one run.out: refused
+check "task.kind eval under mambakit-launch -n 2: each rank refuses, naming the launcher" sh -c "
+    cd '$SRC' && '$MK' run recipes/text-lm.yaml --set model.d_model=8 --set model.n_layer=1 \
+        --set data.seq_len=16 --set data.micro_batch=2 --set task.max_steps=1 \
+        --set run.device=cpu --set run.out='$T/tiny' 2> /dev/null &&
+    ! '$L' -n 2 '$MK' run recipes/text-lm.yaml --set task.kind=eval \
+        --set 'model={from: $T/tiny/last}' --set run.out='$T/eval' 2> '$T/eval.err' &&
+    [ \$(grep -c 'task.kind eval runs in one process, and this is one of 2' '$T/eval.err') -ge 1 ] &&
+    [ ! -e '$T/eval/eval.json' ]"
 [ "$failed" = 0 ]
