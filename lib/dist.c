@@ -113,9 +113,9 @@ static mk_status share_nccl_id(struct mk_dist *d, unsigned char id[MK_NCCL_ID_BY
     if (env_int("MAMBAKIT_RENDEZVOUS_TIMEOUT", 1, &timeout) < 0)
         return MK_ERR_INVALID;
     if (tcp)
-        return d->rank == 0 ? mk_rendezvous_serve_tcp(rv + 4, id, MK_NCCL_ID_BYTES,
-                                                      d->world - 1, timeout)
-                            : mk_rendezvous_fetch_tcp(rv + 4, id, MK_NCCL_ID_BYTES, timeout);
+        return d->rank == 0
+                   ? mk_rendezvous_serve_tcp(rv + 4, id, MK_NCCL_ID_BYTES, d->world, timeout)
+                   : mk_rendezvous_fetch_tcp(rv + 4, d->rank, id, MK_NCCL_ID_BYTES, timeout);
     if (d->rank != 0)
         return mk_rendezvous_wait(rv + 5, id, MK_NCCL_ID_BYTES, timeout);
     st = mk_rendezvous_publish(rv + 5, id, MK_NCCL_ID_BYTES);

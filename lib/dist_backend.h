@@ -60,13 +60,13 @@ mk_status mk_rendezvous_publish(const char *path, const void *buf, size_t bytes)
 mk_status mk_rendezvous_wait(const char *path, void *buf, size_t bytes, double timeout_s);
 
 /* ---- the TCP rendezvous (MAMBAKIT_RENDEZVOUS=tcp:HOST:PORT, dist_rendezvous_tcp.c) ---- */
-/* Rank 0: listens on PORT (every interface) and sends the bytes to each of `readers` ranks
- * that connect, failing if they have not all come within timeout_s seconds. */
+/* Rank 0: listens on PORT (every interface) and sends the bytes to each of the ranks
+ * 1 .. world-1 as it connects, failing if they have not all come within timeout_s seconds. */
 mk_status mk_rendezvous_serve_tcp(const char *hostport, const void *buf, size_t bytes,
-                                  int readers, double timeout_s);
-/* The other ranks: connect to HOST:PORT (retrying while nothing listens) and read the bytes,
- * within timeout_s seconds. */
-mk_status mk_rendezvous_fetch_tcp(const char *hostport, void *buf, size_t bytes,
+                                  int world, double timeout_s);
+/* Rank `rank` > 0: connects to HOST:PORT (retrying while nothing listens) and reads the
+ * bytes, within timeout_s seconds. */
+mk_status mk_rendezvous_fetch_tcp(const char *hostport, int rank, void *buf, size_t bytes,
                                   double timeout_s);
 
 #endif /* MK_DIST_BACKEND_H */

@@ -2,11 +2,14 @@
  * ranks over TCP, for launches without MPI and without a shared file system
  * (MAMBAKIT_RENDEZVOUS=tcp:HOST:PORT, HOST naming rank 0's host).
  *
- * Rank 0 listens on PORT on every interface of its host and answers each of the other
- * ranks' connections with a 4-byte tag and the bytes, then closes the socket: it must hear
- * from all of them before NCCL's setup, which waits for every rank anyway. The others connect
- * to HOST:PORT, retrying every 50 ms while nothing listens there yet (rank 0 may start last),
- * and check the tag, so a stray service on that port is an error rather than a wrong id.
+ * Rank 0 listens on PORT on every interface of its host. Each other rank connects to
+ * HOST:PORT (retrying every 50 ms while nothing listens there yet: rank 0 may start last)
+ * and says who it is, a 4-byte tag and its rank (4 bytes, little-endian); rank 0 answers the
+ * tag and the bytes and closes the connection. Rank 0 is done when every rank 1..world-1 has
+ * been answered (a rank that asks twice, after a broken connection, is answered again; a
+ * connection that says nothing valid within 2 s is dropped), which NCCL's setup needs anyway.
+ * Each side checks the other's tag, so a stray program on that port is an error rather than
+ * a wrong id.
  */
 #include "config.h"
 #include <errno.h>
@@ -18,6 +21,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <stdint.h>
 #include <time.h>
 #include <unistd.h>
 #include "dist_backend.h"
@@ -109,20 +113,46 @@ static int listen_on(const char *port, int *err)
     return fd;
 }
 
-mk_status mk_rendezvous_serve_tcp(const char *spec, const void *buf, size_t bytes, int readers,
+/* Sets both time limits of socket fd to `seconds` (connect() and send() use SO_SNDTIMEO). */
+static void time_limit(int fd, double seconds)
+{
+    struct timeval tv = {.tv_sec = (time_t)seconds,
+                         .tv_usec = (long)((seconds - (double)(long)seconds) * 1e6)};
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+}
+
+/* The rank a connection announces (tag + rank), or -1. */
+static int hello(int c)
+{
+    unsigned char m[sizeof tag + 4];
+    time_limit(c, 2);
+    if (read_all(c, m, sizeof m) != 0 || memcmp(m, tag, sizeof tag) != 0)
+        return -1;
+    const unsigned char *r = m + sizeof tag;
+    return (int)((uint32_t)r[0] | (uint32_t)r[1] << 8 | (uint32_t)r[2] << 16 |
+                 (uint32_t)r[3] << 24);
+}
+
+mk_status mk_rendezvous_serve_tcp(const char *spec, const void *buf, size_t bytes, int world,
                                   double timeout_s)
 {
     char host[256], port[8];
     mk_status st = split_hostport(spec, host, sizeof host, port, sizeof port);
     if (st != MK_OK)
         return st;
+    unsigned char *answered = calloc((size_t)world, 1);
+    if (!answered)
+        return mk_fail(MK_ERR_NOMEM, "out of memory");
     int err, fd = listen_on(port, &err);
-    if (fd < 0)
+    if (fd < 0) {
+        free(answered);
         return mk_fail(MK_ERR_IO, "rendezvous tcp:%s: cannot listen on port %s: %s (is it in "
                        "use? give each job its own port)", spec, port, strerror(err));
+    }
     const double t0 = seconds_now();
     int served = 0;
-    while (served < readers && st == MK_OK) {
+    while (served < world - 1) {
         const double left = timeout_s - (seconds_now() - t0);
         struct pollfd p = {.fd = fd, .events = POLLIN};
         int ready = left > 0 ? poll(&p, 1, (int)(left * 1000) + 1) : 0;
@@ -131,41 +161,47 @@ mk_status mk_rendezvous_serve_tcp(const char *spec, const void *buf, size_t byte
         if (ready <= 0) {
             st = mk_fail(MK_ERR_IO, "rendezvous tcp:%s: %d of the %d other ranks connected "
                          "within %g s (do they all have MAMBAKIT_RENDEZVOUS=tcp:%s, and can "
-                         "they reach this host?)", spec, served, readers, timeout_s, spec);
+                         "they reach this host?)", spec, served, world - 1, timeout_s, spec);
             break;
         }
         int c = accept(fd, NULL, NULL);
         if (c < 0)
             continue;
-        if (write_all(c, tag, sizeof tag) == 0 && write_all(c, buf, bytes) == 0)
+        const int r = hello(c);
+        if (r >= 1 && r < world && write_all(c, tag, sizeof tag) == 0 &&
+            write_all(c, buf, bytes) == 0 && !answered[r]) {
+            answered[r] = 1;
             served++;
+        }
         close(c);
     }
     close(fd);
+    free(answered);
     return st;
 }
 
-/* One attempt: connect to an address of host:port and read the tag and the bytes; -1 if
- * nothing answers there (yet), -2 if something answered with other bytes. */
-static int fetch_once(const char *host, const char *port, void *buf, size_t bytes, double left)
+/* One attempt: connect to an address of host:port, say hello as `rank` and read the tag and
+ * the bytes; -1 if nothing answers there (yet), -2 if something answered with other bytes. */
+static int fetch_once(const char *host, const char *port, int rank, void *buf, size_t bytes,
+                      double left)
 {
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res, *a;
     if (getaddrinfo(host, port, &hints, &res) != 0)
         return -1;
+    unsigned char m[sizeof tag + 4];
+    memcpy(m, tag, sizeof tag);
+    for (int i = 0; i < 4; i++)
+        m[sizeof tag + i] = (unsigned char)((uint32_t)rank >> (8 * i));
     int got = -1;
     for (a = res; a && got == -1; a = a->ai_next) {
         int fd = socket(a->ai_family, a->ai_socktype, a->ai_protocol);
         if (fd < 0)
             continue;
-        const double wait = left < 5 ? left : 5; /* bounds connect() and recv() */
-        struct timeval tv = {.tv_sec = (time_t)wait,
-                             .tv_usec = (long)((wait - (double)(long)wait) * 1e6)};
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        time_limit(fd, left < 5 ? left : 5);
         char t[sizeof tag];
         if (connect(fd, a->ai_addr, a->ai_addrlen) == 0)
-            got = read_all(fd, t, sizeof t) == 0 && !memcmp(t, tag, sizeof tag) &&
-                          read_all(fd, buf, bytes) == 0
+            got = write_all(fd, m, sizeof m) == 0 && read_all(fd, t, sizeof t) == 0 &&
+                          !memcmp(t, tag, sizeof tag) && read_all(fd, buf, bytes) == 0
                       ? 0
                       : -2;
         close(fd);
@@ -174,7 +210,8 @@ static int fetch_once(const char *host, const char *port, void *buf, size_t byte
     return got;
 }
 
-mk_status mk_rendezvous_fetch_tcp(const char *spec, void *buf, size_t bytes, double timeout_s)
+mk_status mk_rendezvous_fetch_tcp(const char *spec, int rank, void *buf, size_t bytes,
+                                  double timeout_s)
 {
     char host[256], port[8];
     mk_status st = split_hostport(spec, host, sizeof host, port, sizeof port);
@@ -183,7 +220,7 @@ mk_status mk_rendezvous_fetch_tcp(const char *spec, void *buf, size_t bytes, dou
     const double t0 = seconds_now();
     for (;;) {
         const double left = timeout_s - (seconds_now() - t0);
-        int got = fetch_once(host, port, buf, bytes, left > 0.05 ? left : 0.05);
+        int got = fetch_once(host, port, rank, buf, bytes, left > 0.05 ? left : 0.05);
         if (got == 0)
             return MK_OK;
         if (got == -2)

@@ -98,20 +98,31 @@ static void fill_id(unsigned char *id, int seed)
         id[i] = (unsigned char)(i * 37 + seed);
 }
 
-/* 3 reader processes, started before the writer: each fetches MK_NCCL_ID_BYTES from `where`
- * (a file, or host:port) within 10 s and exits 0 when they are `id`. */
-typedef mk_status (*fetch_fn)(const char *where, void *buf, size_t bytes, double timeout_s);
+/* 3 reader processes, started before the writer: reader k fetches MK_NCCL_ID_BYTES from
+ * `where` (a file, or host:port) as rank ranks[k] within 10 s and exits 0 when they are
+ * `id`. */
+typedef mk_status (*fetch_fn)(const char *where, int rank, void *buf, size_t bytes,
+                              double timeout_s);
 static void start_readers(pid_t kids[3], fetch_fn fetch, const char *where,
-                          const unsigned char *id)
+                          const unsigned char *id, const int ranks[3])
 {
     for (int k = 0; k < 3; k++) {
         if ((kids[k] = fork()) == 0) {
             unsigned char got[MK_NCCL_ID_BYTES];
-            mk_status st = fetch(where, got, sizeof got, 10);
+            mk_status st = fetch(where, ranks[k], got, sizeof got, 10);
             _exit(st == MK_OK && !memcmp(got, id, sizeof got) ? 0 : 1);
         }
     }
 }
+
+/* the file rendezvous as a fetch_fn (every rank reads the same file) */
+static mk_status wait_file(const char *path, int rank, void *buf, size_t bytes, double t)
+{
+    (void)rank;
+    return mk_rendezvous_wait(path, buf, bytes, t);
+}
+
+static const int ranks123[3] = {1, 2, 3};
 
 /* how many of the 3 readers got the bytes */
 static int readers_good(const pid_t kids[3])
@@ -137,7 +148,7 @@ static void test_rendezvous(void)
     unsigned char id[MK_NCCL_ID_BYTES];
     fill_id(id, 11);
     pid_t kids[3];
-    start_readers(kids, mk_rendezvous_wait, path, id);
+    start_readers(kids, wait_file, path, id, ranks123);
     usleep(100000);
     mk_status st = mk_rendezvous_publish(path, id, sizeof id);
     ok(st == MK_OK && readers_good(kids) == 3,
@@ -176,20 +187,25 @@ static void test_rendezvous_tcp(void)
     unsigned char id[MK_NCCL_ID_BYTES];
     fill_id(id, 7);
     pid_t kids[3];
-    start_readers(kids, mk_rendezvous_fetch_tcp, spec, id);
+    start_readers(kids, mk_rendezvous_fetch_tcp, spec, id, ranks123);
     usleep(200000);
-    mk_status st = mk_rendezvous_serve_tcp(spec, id, sizeof id, 3, 10);
+    mk_status st = mk_rendezvous_serve_tcp(spec, id, sizeof id, 4, 10);
     ok(st == MK_OK && readers_good(kids) == 3,
        "tcp: 3 ranks connecting before rank 0 listens get the bytes");
-    st = mk_rendezvous_serve_tcp(spec, id, sizeof id, 1, 0.2);
-    ok(st != MK_OK && strstr(mk_last_error(), "0 of the 1 other ranks connected"),
-       "tcp: rank 0 gives up when a rank does not come, saying how many came");
+    /* world 3: rank 1 twice and a connection that says nothing valid stand for 1 rank */
+    const int twice[3] = {1, 1, 0};
+    start_readers(kids, mk_rendezvous_fetch_tcp, spec, id, twice);
+    st = mk_rendezvous_serve_tcp(spec, id, sizeof id, 3, 1);
+    readers_good(kids);
+    ok(st != MK_OK && strstr(mk_last_error(), "1 of the 2 other ranks connected"),
+       "tcp: rank 0 waits for every rank: a rank asking twice or a stray connection is no "
+       "other rank, and it gives up saying how many came");
     unsigned char got[MK_NCCL_ID_BYTES];
-    st = mk_rendezvous_fetch_tcp(spec, got, sizeof got, 0.2);
+    st = mk_rendezvous_fetch_tcp(spec, 1, got, sizeof got, 0.2);
     ok(st != MK_OK && strstr(mk_last_error(), "rank 0 did not answer"),
        "tcp: a rank gives up when rank 0 does not answer, naming host and port");
-    st = mk_rendezvous_fetch_tcp("localhost", got, sizeof got, 1);
-    mk_status st2 = mk_rendezvous_fetch_tcp("localhost:99999", got, sizeof got, 1);
+    st = mk_rendezvous_fetch_tcp("localhost", 1, got, sizeof got, 1);
+    mk_status st2 = mk_rendezvous_fetch_tcp("localhost:99999", 1, got, sizeof got, 1);
     ok(st != MK_OK && st2 != MK_OK && strstr(mk_last_error(), "expected tcp:HOST:PORT"),
        "tcp: a spec without a valid port is refused");
     /* a port some other program listens on: rank 0 cannot take it, and a rank reading from
@@ -208,7 +224,7 @@ static void test_rendezvous_tcp(void)
             _exit(1);
         _exit(0);
     }
-    st = mk_rendezvous_fetch_tcp(spec, got, sizeof got, 5);
+    st = mk_rendezvous_fetch_tcp(spec, 1, got, sizeof got, 5);
     int ws = 0;
     if (talker > 0)
         waitpid(talker, &ws, 0);
@@ -216,7 +232,7 @@ static void test_rendezvous_tcp(void)
         diag("could not listen on port %d for the test", port);
     ok(listening && st != MK_OK && strstr(mk_last_error(), "something else answers"),
        "tcp: bytes from another program on that port are refused");
-    st = mk_rendezvous_serve_tcp(spec, id, sizeof id, 1, 0.2);
+    st = mk_rendezvous_serve_tcp(spec, id, sizeof id, 2, 0.2);
     ok(listening && st != MK_OK && strstr(mk_last_error(), "cannot listen"),
        "tcp: a port in use is refused, naming it");
     if (other >= 0)
