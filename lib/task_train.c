@@ -349,29 +349,67 @@ static mk_status run_loop(struct trainer *t)
     return st;
 }
 
-/* Every rank must end with the parameters of rank 0: a 64-bit FNV-1a hash of the fp32
- * parameter block, compared over the ranks (they differ only if a collective or a kernel
- * is not deterministic across ranks). */
-static mk_status check_replicas(struct trainer *t)
+/* A 64-bit FNV-1a hash of the fp32 parameter block and `salt`. */
+static mk_status params_hash(struct trainer *t, uint64_t salt, uint64_t *hash)
 {
     const size_t n = t->m->lay.total;
     float *p = malloc(n * sizeof *p);
     if (!p)
         return mk_fail(MK_ERR_NOMEM, "out of memory");
     mk_status st = t->m->ops->download(p, t->m->params, n * sizeof *p);
-    uint64_t hash = 0xcbf29ce484222325ull, lead_hash;
+    uint64_t h = 0xcbf29ce484222325ull;
     const unsigned char *bytes = (const unsigned char *)p;
     for (size_t i = 0; st == MK_OK && i < n * sizeof *p; i++)
-        hash = (hash ^ bytes[i]) * 0x100000001b3ull;
+        h = (h ^ bytes[i]) * 0x100000001b3ull;
+    for (int i = 0; i < 8; i++)
+        h = (h ^ (unsigned char)(salt >> (8 * i))) * 0x100000001b3ull;
     free(p);
-    lead_hash = hash;
+    *hash = h;
+    return st;
+}
+
+/* *differ = how many ranks' `mine` differs from rank 0's (the same count on every rank). */
+static mk_status count_unlike_rank0(struct trainer *t, uint64_t mine, int *differ)
+{
+    uint64_t lead = mine;
+    mk_status st = mk_dist_broadcast(t->dist, &lead, sizeof lead, 0);
+    double n = lead != mine;
     if (st == MK_OK)
-        st = mk_dist_broadcast(t->dist, &lead_hash, sizeof lead_hash, 0);
-    double differ = hash != lead_hash;
+        st = mk_dist_sum_host(t->dist, &n, 1);
+    *differ = (int)n;
+    return st;
+}
+
+/* Before the first step: every rank must start from rank 0's parameters and step. They all
+ * resume from what they see in run.out, so a rank that sees another run.out (another host
+ * without a shared file system) would train from another step, and the collectives of the
+ * ranks would no longer match. */
+static mk_status check_same_start(struct trainer *t)
+{
+    uint64_t h;
+    int differ = 0;
+    mk_status st = params_hash(t, (uint64_t)t->step, &h);
     if (st == MK_OK)
-        st = mk_dist_sum_host(t->dist, &differ, 1);
+        st = count_unlike_rank0(t, h, &differ);
     if (st == MK_OK && differ > 0)
-        return mk_fail(MK_ERR_INVALID, "after training, %.0f of %d ranks hold parameters that "
+        return mk_fail(MK_ERR_INVALID, "%d of the %d ranks would start from other parameters "
+                       "or another step than rank 0 (step %lld): every rank must see the same "
+                       "run.out (on several hosts, a shared file system) and the same recipe",
+                       differ, mk_dist_world(t->dist), (long long)t->step);
+    return st;
+}
+
+/* Every rank must end with the parameters of rank 0 (they differ only if a collective or a
+ * kernel is not deterministic across ranks). */
+static mk_status check_replicas(struct trainer *t)
+{
+    uint64_t hash;
+    int differ = 0;
+    mk_status st = params_hash(t, 0, &hash);
+    if (st == MK_OK)
+        st = count_unlike_rank0(t, hash, &differ);
+    if (st == MK_OK && differ > 0)
+        return mk_fail(MK_ERR_INVALID, "after training, %d of %d ranks hold parameters that "
                        "differ from rank 0's", differ, mk_dist_world(t->dist));
     if (st == MK_OK)
         mk_progress_note(t->progress, "the %d ranks hold identical parameters (hash %016llx)",
@@ -493,6 +531,8 @@ mk_status mk_task_train(const struct mk_recipe *r, const struct mk_run_opts *o)
         st = mk_fail(MK_ERR_INVALID, "run.checkpoint.best: %s needs a validation split "
                      "(data.split.by or data.val.paths)", r->ckpt_best == MK_BEST_VAL_LOSS ? "val_loss"
                                                                             : "val_accuracy");
+    if (st == MK_OK && world > 1)
+        st = check_same_start(&t);
     if (st == MK_OK && world > 1 && t.opt)
         st = mk_grad_sync_create(&t.gsync, t.dist, &t.m->lay, t.m->cfg.n_layer, bucket_mb);
     if (st == MK_OK && lead)

@@ -16,7 +16,8 @@
 # 5e-2 relative) but is not the fp32 run (parameters differ by more than 1e-4). ZeRO-1
 # (run.dist.zero: each rank keeps the AdamW moments of half the block) ends bit for bit as the
 # replicated 2-rank run, its checkpoints hold the whole moments (the same train state), and
-# it resumes across world sizes both ways. Skipped in a build without MPI.
+# it resumes across world sizes both ways. Ranks that see different run.out directories (MPMD
+# mpirun) refuse to resume from different steps. Skipped in a build without MPI.
 # MK_DIST_DEVICE=cuda (tests/test_dist_cuda.sh): all of it on 2 GPUs, the sums by NCCL, the
 # ranks started by mpirun when the build has MPI, else (or with MK_DIST_LAUNCH=env) by
 # cli/mambakit-launch (NCCL's id through a rendezvous file; MK_DIST_LAUNCH=tcp: over TCP);
@@ -45,7 +46,7 @@ if [ "$DEV" = cuda ] && [ "$(nvidia-smi -L 2>/dev/null | grep -c '^GPU')" -lt 2 
     echo "1..0 # SKIP fewer than 2 GPUs"
     exit 0
 fi
-echo "1..17"
+case $MPI in *mpirun*) echo "1..18" ;; *) echo "1..17" ;; esac
 echo "# $DEV ranks launched by $(echo "$MPI" | cut -d' ' -f5)"
 export OMP_NUM_THREADS=1
 CMP=${MK_BUILDDIR:-.}/tests/dist_compare
@@ -161,4 +162,17 @@ check "run.dist.zero: 2 sharded ranks resume a 1-rank checkpoint and end as the 
     eval 'cp -r "$T/one" "$T/one-then-zero" && rm -rf "$T/one-then-zero/ckpt-6" &&
           EXTRA="--resume $ZERO" run one-then-zero $MPI &&
           grep -q "resuming from step 3" "$T/run.err" && same_end one-then-zero one'
+# MPMD (mpirun only): rank 0 sees a run.out with a step-3 checkpoint, rank 1 an empty one,
+# as ranks on hosts without a shared file system would; resuming must fail at once on both
+# instead of training from different steps (collectives that no longer match)
+case $MPI in *mpirun*)
+check "ranks that see different run.out: resuming refuses to start, naming the cause" eval '
+    mkdir -p "$T/seen" "$T/unseen" && cp -r "$T/one/ckpt-3" "$T/seen/" &&
+    ln -s ckpt-3 "$T/seen/last" && cp "$T/one/recipe.yaml" "$T/seen/" &&
+    ! (cd "$SRC" && timeout -k 10 120 mpirun --allow-run-as-root --oversubscribe \
+        -np 1 "$MK" run recipes/text-lm.yaml $R --set run.out="$T/seen" --resume : \
+        -np 1 "$MK" run recipes/text-lm.yaml $R --set run.out="$T/unseen" --resume) \
+        2> "$T/mpmd.err" && grep -q "1 of the 2 ranks would start from other parameters or \
+another step than rank 0 (step 3)" "$T/mpmd.err"' ;;
+esac
 [ "$failed" = 0 ]
