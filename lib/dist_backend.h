@@ -58,6 +58,8 @@ int mk_dist_bf16_unpack(float *dst, const unsigned short *src, size_t n, void *s
 mk_status mk_rendezvous_publish(const char *path, const void *buf, size_t bytes);
 /* The other ranks: wait up to timeout_s seconds for PATH, then read its bytes. */
 mk_status mk_rendezvous_wait(const char *path, void *buf, size_t bytes, double timeout_s);
+/* Seconds of the monotonic clock, for both rendezvous' time limits. */
+double mk_rendezvous_seconds(void);
 
 /* ---- the TCP rendezvous (MAMBAKIT_RENDEZVOUS=tcp:HOST:PORT, dist_rendezvous_tcp.c) ---- */
 /* Rank 0: listens on PORT (every interface) and sends the bytes to each of the ranks

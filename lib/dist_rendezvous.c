@@ -39,7 +39,7 @@ mk_status mk_rendezvous_publish(const char *path, const void *buf, size_t bytes)
     return st;
 }
 
-static double seconds_now(void)
+double mk_rendezvous_seconds(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -48,7 +48,7 @@ static double seconds_now(void)
 
 mk_status mk_rendezvous_wait(const char *path, void *buf, size_t bytes, double timeout_s)
 {
-    const double t0 = seconds_now();
+    const double t0 = mk_rendezvous_seconds();
     for (;;) {
         int fd = open(path, O_RDONLY);
         if (fd >= 0) {
@@ -61,7 +61,7 @@ mk_status mk_rendezvous_wait(const char *path, void *buf, size_t bytes, double t
         }
         if (errno != ENOENT)
             return mk_fail(MK_ERR_IO, "rendezvous %s: %s", path, strerror(errno));
-        if (seconds_now() - t0 > timeout_s)
+        if (mk_rendezvous_seconds() - t0 > timeout_s)
             return mk_fail(MK_ERR_IO, "rendezvous: rank 0 did not create %s within %.0f s "
                            "(is MAMBAKIT_RENDEZVOUS the same shared path on every rank?)",
                            path, timeout_s);

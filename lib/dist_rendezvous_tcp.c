@@ -16,24 +16,17 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
-#include <stdint.h>
 #include <time.h>
 #include <unistd.h>
 #include "dist_backend.h"
 
 static const char tag[4] = {'M', 'K', 'R', '1'};
-
-static double seconds_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* HOST and PORT of "HOST:PORT" ("[v6 address]:PORT" too). */
 static mk_status split_hostport(const char *spec, char *host, size_t hlen, char *port,
@@ -57,34 +50,31 @@ static mk_status split_hostport(const char *spec, char *host, size_t hlen, char 
     return MK_OK;
 }
 
-static int write_all(int fd, const void *buf, size_t bytes)
+/* Sends (`out`) or receives all `bytes` at buf over socket fd: 0, or -1 on an error, a time
+ * limit or a closed connection. */
+static int move_all(int fd, void *buf, size_t bytes, int out)
 {
-    const char *p = buf;
+    char *p = buf;
     while (bytes > 0) {
-        ssize_t w = send(fd, p, bytes, MSG_NOSIGNAL);
-        if (w < 0 && errno == EINTR)
+        ssize_t k = out ? send(fd, p, bytes, MSG_NOSIGNAL) : recv(fd, p, bytes, 0);
+        if (k < 0 && errno == EINTR)
             continue;
-        if (w <= 0)
+        if (k <= 0)
             return -1;
-        p += w;
-        bytes -= (size_t)w;
+        p += k;
+        bytes -= (size_t)k;
     }
     return 0;
 }
 
+static int write_all(int fd, const void *buf, size_t bytes)
+{
+    return move_all(fd, (void *)buf, bytes, 1);
+}
+
 static int read_all(int fd, void *buf, size_t bytes)
 {
-    char *p = buf;
-    while (bytes > 0) {
-        ssize_t r = recv(fd, p, bytes, 0);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return -1;
-        p += r;
-        bytes -= (size_t)r;
-    }
-    return 0;
+    return move_all(fd, buf, bytes, 0);
 }
 
 /* A listening socket on PORT of every interface (IPv6 with IPv4 mapped, else IPv4). */
@@ -150,10 +140,10 @@ mk_status mk_rendezvous_serve_tcp(const char *spec, const void *buf, size_t byte
         return mk_fail(MK_ERR_IO, "rendezvous tcp:%s: cannot listen on port %s: %s (is it in "
                        "use? give each job its own port)", spec, port, strerror(err));
     }
-    const double t0 = seconds_now();
+    const double t0 = mk_rendezvous_seconds();
     int served = 0;
     while (served < world - 1) {
-        const double left = timeout_s - (seconds_now() - t0);
+        const double left = timeout_s - (mk_rendezvous_seconds() - t0);
         struct pollfd p = {.fd = fd, .events = POLLIN};
         int ready = left > 0 ? poll(&p, 1, (int)(left * 1000) + 1) : 0;
         if (ready < 0 && errno == EINTR)
@@ -217,16 +207,16 @@ mk_status mk_rendezvous_fetch_tcp(const char *spec, int rank, void *buf, size_t 
     mk_status st = split_hostport(spec, host, sizeof host, port, sizeof port);
     if (st != MK_OK)
         return st;
-    const double t0 = seconds_now();
+    const double t0 = mk_rendezvous_seconds();
     for (;;) {
-        const double left = timeout_s - (seconds_now() - t0);
+        const double left = timeout_s - (mk_rendezvous_seconds() - t0);
         int got = fetch_once(host, port, rank, buf, bytes, left > 0.05 ? left : 0.05);
         if (got == 0)
             return MK_OK;
         if (got == -2)
             return mk_fail(MK_ERR_FORMAT, "rendezvous tcp:%s: something else answers on that "
                            "port (not a mambakit rank 0)", spec);
-        if (seconds_now() - t0 > timeout_s)
+        if (mk_rendezvous_seconds() - t0 > timeout_s)
             return mk_fail(MK_ERR_IO, "rendezvous tcp:%s: rank 0 did not answer within %g s "
                            "(is MAMBAKIT_RENDEZVOUS the same on every rank, HOST rank 0's host, "
                            "and the port reachable?)", spec, timeout_s);

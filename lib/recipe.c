@@ -18,6 +18,12 @@ const char *mk_recipe_split_name(int split)
     return split >= 0 && split < MK_N_SPLITS ? names[split] : "?";
 }
 
+const char *mk_recipe_kind_name(int kind)
+{
+    static const char *const names[] = {"train", "classify", "generate", "eval"};
+    return kind >= MK_TASK_TRAIN && kind <= MK_TASK_EVAL ? names[kind] : "?";
+}
+
 /* Plugin options: the data keys the schema does not know, flattened to key/value text. The
  * key nodes are kept beside them so that a plugin's complaint can point at the right line. */
 struct optlist {

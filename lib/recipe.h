@@ -137,6 +137,7 @@ char *mk_recipe_resolved(const struct mk_recipe *r);
 
 /* Names of enum values, for messages and outputs. */
 const char *mk_recipe_split_name(int split);
+const char *mk_recipe_kind_name(int kind); /* enum mk_task_kind: "train", ... */
 
 /* Levenshtein distance between a and b (for "did you mean" suggestions). */
 int mk_edit_distance(const char *a, const char *b);

@@ -79,9 +79,7 @@ static void model_rules(struct mk_recipe *r, const struct mk_rnode *root, struct
     }
     if (r->kind != MK_TASK_TRAIN) {
         mk_rerr(e, at(root, "model.from"), "model.from: task.kind %s needs a trained model "
-                "(a checkpoint directory such as runs/NAME/last)",
-                r->kind == MK_TASK_CLASSIFY ? "classify" : r->kind == MK_TASK_EVAL ? "eval"
-                                                                                   : "generate");
+                "(a checkpoint directory such as runs/NAME/last)", mk_recipe_kind_name(r->kind));
         return;
     }
     if (r->d_model <= 0 || r->n_layer <= 0)
@@ -109,9 +107,7 @@ static void data_rules(struct mk_recipe *r, const struct mk_rnode *root, struct 
         char key[64];
         snprintf(key, sizeof key, "data.%s.paths", mk_recipe_split_name(need));
         mk_rerr(e, at(root, key), "%s: task.kind %s reads the %s split, which has no files",
-                key, r->kind == MK_TASK_TRAIN ? "train" : r->kind == MK_TASK_EVAL ? "eval"
-                                                                                   : "classify",
-                mk_recipe_split_name(need));
+                key, mk_recipe_kind_name(r->kind), mk_recipe_split_name(need));
     }
     if (derived && r->split[MK_SPLIT_TRAIN].paths.n == 0)
         mk_rerr(e, at(root, "data.split.by"), "data.split.by: splits are cut from "

@@ -97,9 +97,7 @@ mk_status mk_recipe_run(const struct mk_recipe *r, const struct mk_run_opts *o)
         return mk_fail(MK_ERR_INVALID, "task.kind %s runs in one process, and this is one of "
                        "%d (mpirun, mambakit-launch or MAMBAKIT_WORLD_SIZE): several processes "
                        "are for task.kind train; run it without the launcher",
-                       r->kind == MK_TASK_EVAL       ? "eval"
-                       : r->kind == MK_TASK_CLASSIFY ? "classify"
-                                                     : "generate", world);
+                       mk_recipe_kind_name(r->kind), world);
     switch (r->kind) {
     case MK_TASK_TRAIN: return mk_task_train(r, o);
     case MK_TASK_EVAL: return mk_task_eval(r, o);
