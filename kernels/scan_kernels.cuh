@@ -958,6 +958,75 @@ __global__ void scan_step_kernel(T *out, float *state, scan_args<T> a, int G)
     }
 }
 
+/* L = 1 for larger batches: one thread per (b, e) with the whole state row of N = 16 in
+ * registers, as the official decoder's kernel does. Everything a thread needs is loaded up
+ * front and independent (the state row and A_log as float4 when aligned, the W_dt row; x_dt,
+ * B and C are the same for every thread of a row b, so a block of consecutive e reads them
+ * once), so the thread waits about one memory latency; no shuffles. The same formulas as
+ * scan_step_kernel:
+ *   delta = x_dt . W_dt[e] (or given), dt = softplus(delta + bias),
+ *   h_n = exp(dt A_n) h_n + dt u B_n,  y = sum_n C_n h_n,  out = (y + D u) SiLU(z)
+ * (y summed in the order n = 0..15 here, as a tree there). */
+#define SCAN_STEP_ROW_THREADS 128
+template <typename T>
+__global__ void __launch_bounds__(SCAN_STEP_ROW_THREADS)
+    scan_step_row_kernel(T *out, float *state, scan_args<T> a, bool vec)
+{
+    constexpr int N = 16;
+    const int e = blockIdx.x * SCAN_STEP_ROW_THREADS + threadIdx.x, b = blockIdx.y;
+    if (e >= a.E)
+        return;
+    const size_t be = (size_t)b * a.E + e, row = (size_t)b * a.ld_bc;
+    const bool keep = state && !(a.reset && a.reset[b]);
+    float h[N], alog[N];
+    float *st = state ? state + be * N : NULL;
+    const float *al = a.A_log + (size_t)e * N;
+    if (vec) {
+        for (int q = 0; q < N / 4; q++) {
+            const float4 s4 = keep ? reinterpret_cast<const float4 *>(st)[q]
+                                   : make_float4(0.f, 0.f, 0.f, 0.f);
+            const float4 a4 = __ldg(reinterpret_cast<const float4 *>(al) + q);
+            h[4 * q] = s4.x, h[4 * q + 1] = s4.y, h[4 * q + 2] = s4.z, h[4 * q + 3] = s4.w;
+            alog[4 * q] = a4.x, alog[4 * q + 1] = a4.y, alog[4 * q + 2] = a4.z, alog[4 * q + 3] = a4.w;
+        }
+    } else {
+        for (int n = 0; n < N; n++) {
+            h[n] = keep ? st[n] : 0.0f;
+            alog[n] = __ldg(al + n);
+        }
+    }
+    const float uv = ldf(a.u, be), zv = a.z ? ldf(a.z, (size_t)b * a.ld_z + e) : 0.0f;
+    float dtp = 0.0f;
+    if (a.W_dt) {
+        const float *w = a.W_dt + (size_t)e * a.R;
+        for (int r = 0; r < a.R; r++)
+            dtp += __ldg(a.x_dt + row + r) * __ldg(w + r);
+    } else {
+        dtp = ldf(a.delta, be);
+    }
+    const float dt = scan_softplus(dtp + a.delta_bias[e]), dtu = dt * uv;
+    float y = 0.0f;
+#pragma unroll
+    for (int n = 0; n < N; n++) {
+        const float A = -expf(alog[n]) * SCAN_LOG2E;
+        h[n] = scan_ex2(dt * A) * h[n] + dtu * ldf(a.Bm, row + n);
+        y += ldf(a.Cm, row + n) * h[n];
+    }
+    if (state) {
+        if (vec)
+            for (int q = 0; q < N / 4; q++)
+                reinterpret_cast<float4 *>(st)[q] =
+                    make_float4(h[4 * q], h[4 * q + 1], h[4 * q + 2], h[4 * q + 3]);
+        else
+            for (int n = 0; n < N; n++)
+                st[n] = h[n];
+    }
+    float v = y + a.Dskip[e] * uv;
+    if (a.z)
+        v *= zv * scan_sigmoid(zv);
+    put_out(out, a.out16, be, v);
+}
+
 /* lanes per (b, e) of the step: N rounded up to a power of two, at most a warp */
 static inline int scan_step_lanes(int N)
 {
@@ -983,6 +1052,20 @@ template <typename T> static void scan_fwd_launch(T *out, float *state, const sc
         if (rb_env < 0) {
             const char *v = getenv("MK_SCAN_STEP_RB");
             rb_env = v ? atoi(v) : 0;
+        }
+        /* N = 16 from MK_SCAN_STEP_ROW_MIN rows up (default 32): a thread per (b, e) */
+        static int row_min = -1;
+        if (row_min < 0) {
+            const char *v = getenv("MK_SCAN_STEP_ROW_MIN");
+            row_min = v && atoi(v) > 0 ? atoi(v) : 32;
+        }
+        if (a.N == 16 && a.B >= row_min) {
+            const bool vec = (((uintptr_t)state | (uintptr_t)a.A_log) & 15) == 0;
+            dim3 grid((a.E + SCAN_STEP_ROW_THREADS - 1) / SCAN_STEP_ROW_THREADS, a.B);
+            scan_step_row_kernel<T><<<grid, SCAN_STEP_ROW_THREADS, 0, mk_cuda_stream()>>>(
+                out, state, a, vec);
+            MK_LAUNCH_CHECK();
+            return;
         }
         const int G = scan_step_lanes(a.N);
         const int RB = rb_env == 1 || rb_env == 2 || rb_env == 4 || rb_env == 8 ? rb_env
