@@ -25,8 +25,8 @@
 #include "cuda_common.cuh"
 
 #define CONV_KMAX 8
-#define CONV_T 64          /* steps per thread (chunk) */
-#define CONV_BWD_THREADS 64 /* threads per block of the backward: 64 x 71 floats of dact */
+#define CONV_T 64         /* steps a thread walks (sequences) */
+#define CONV_THREADS 128 /* threads a block (sequences) */
 
 struct conv_args {
     const float *x, *state, *w, *bias, *dout;
@@ -70,8 +70,8 @@ __device__ __forceinline__ float conv_preact(const conv_args &c, int b, int t, i
 __device__ __forceinline__ void conv_push(const conv_args &c, int b, int tau, int e,
                                           float win[CONV_KMAX])
 {
-    const float v = c.x[((size_t)b * c.L + tau) * c.ld_x + e];
-    const bool cut = c.reset && c.reset[(size_t)b * c.L + tau];
+    const float v = __ldg(c.x + ((size_t)b * c.L + tau) * c.ld_x + e);
+    const bool cut = c.reset && __ldg(c.reset + (size_t)b * c.L + tau);
 #pragma unroll
     for (int j = 0; j < CONV_KMAX - 1; j++)
         win[j] = cut ? 0.0f : win[j + 1];
@@ -220,8 +220,8 @@ extern "C" void mk_cuda_conv1d_fwd(float *out, float *state, const float *x, int
         MK_LAUNCH_CHECK();
         return;
     }
-    conv1d_fwd_kernel<<<dim3((E + 127) / 128, (L + CONV_T - 1) / CONV_T, B), 128, 0, s>>>(out, o16,
-                                                                                          c);
+    const dim3 grid((E + CONV_THREADS - 1) / CONV_THREADS, (L + CONV_T - 1) / CONV_T, B);
+    conv1d_fwd_kernel<<<grid, CONV_THREADS, 0, s>>>(out, o16, c);
     MK_LAUNCH_CHECK();
     if (state && K > 1) {
         conv1d_state_kernel<<<mk_cuda_blocks((size_t)B * E, 256), 256, 0, s>>>(state, c);
@@ -229,34 +229,65 @@ extern "C" void mk_cuda_conv1d_fwd(float *out, float *state, const float *x, int
     }
 }
 
-/* The backward walk of one chunk (header): dact into shared memory (one column per thread),
- * dw/dbias partials part[(b * nch + chunk), e, 0..K], then dx of the chunk's steps (added, or
- * set without reading the old value: MK_GRAD_SET; or set in bf16 into dx16). */
-__global__ void __launch_bounds__(CONV_BWD_THREADS)
+/* The backward walk of one chunk (header), one pass, nothing in shared memory: dact(t) for t
+ * in [t0, top), the dw/dbias partials part[(b * nch + chunk), e, 0..K] over t < t1, and dx by
+ * forward accumulation: dact(t) reaches dx(t - q) through tap K-1-q (weight
+ * wpos[CONV_KMAX-1-q]) unless a reset in (t - q, t] cuts it, i.e. for q <= t - (the last reset
+ * <= t). P[q] holds the partial dx(t - q); P[CONV_KMAX-1] is complete after step t (every
+ * t' >= t - (CONV_KMAX-1) + K - 1 has been added) and is written when it is in [t0, t1); the
+ * rest is written after the walk. dx is added, or set without reading the old value
+ * (MK_GRAD_SET), or set in bf16 into dx16. */
+__device__ __forceinline__ void conv_put_dx(float *dx, __nv_bfloat16 *dx16, bool set, size_t o,
+                                            float g)
+{
+    if (dx16)
+        dx16[o] = __float2bfloat16(g);
+    else
+        dx[o] = set ? g : dx[o] + g;
+}
+
+__global__ void __launch_bounds__(CONV_THREADS)
 conv1d_bwd_kernel(float *dx, __nv_bfloat16 *dx16, int ld_dx, bool set, float *part, conv_args c,
                   int nch)
 {
-    __shared__ float dact[CONV_T + CONV_KMAX - 1][CONV_BWD_THREADS];
     int e = blockIdx.x * blockDim.x + threadIdx.x;
     if (e >= c.E)
         return;
-    float *col = &dact[0][threadIdx.x];
     int b = blockIdx.z, j = blockIdx.y, t0 = j * CONV_T, t1 = min(t0 + CONV_T, c.L);
     int top = min(t1 + c.K - 1, c.L); /* dact is needed on [t0, top) */
-    float sw[CONV_KMAX + 1] = {0};
+    float sw[CONV_KMAX + 1] = {0}, P[CONV_KMAX] = {0};
+    int since = CONV_KMAX; /* steps since the last reset (resets before t0 cut only tau < t0) */
     conv_walk w;
     w.start(c, b, t0, e);
+    const size_t row0 = (size_t)b * c.L;
 #pragma unroll 4
     for (int t = t0; t < top; t++) {
         float a = w.step(c, b, t, e), s = mk_sigmoidf(a);
-        float d = c.dout[((size_t)b * c.L + t) * c.E + e] * s * (1.0f + a * (1.0f - s));
-        col[(t - t0) * CONV_BWD_THREADS] = d;
+        float d = __ldg(c.dout + (row0 + t) * c.E + e) * s * (1.0f + a * (1.0f - s));
         if (t < t1) {
 #pragma unroll
             for (int p = 0; p < CONV_KMAX; p++)
                 sw[p] += d * w.win[p];
             sw[CONV_KMAX] += d;
         }
+        since = c.reset && __ldg(c.reset + row0 + t) ? 0 : min(since + 1, CONV_KMAX);
+#pragma unroll
+        for (int q = CONV_KMAX - 1; q > 0; q--)
+            P[q] = P[q - 1];
+        P[0] = 0.0f;
+#pragma unroll
+        for (int q = 0; q < CONV_KMAX; q++)
+            if (q <= since)
+                P[q] += d * w.wpos[CONV_KMAX - 1 - q];
+        const int tau = t - (CONV_KMAX - 1);
+        if (tau >= t0 && tau < t1)
+            conv_put_dx(dx, dx16, set, (row0 + tau) * ld_dx + e, P[CONV_KMAX - 1]);
+    }
+#pragma unroll
+    for (int q = 0; q < CONV_KMAX - 1; q++) { /* P[q] = dx(top - 1 - q), complete, not written */
+        const int tau = top - 1 - q;
+        if (tau >= t0 && tau < t1)
+            conv_put_dx(dx, dx16, set, (row0 + tau) * ld_dx + e, P[q]);
     }
     float *pp = part + (((size_t)b * nch + j) * c.E + e) * (c.K + 1);
 #pragma unroll
@@ -266,27 +297,6 @@ conv1d_bwd_kernel(float *dx, __nv_bfloat16 *dx16, int ld_dx, bool set, float *pa
             pp[k] = sw[p];
     }
     pp[c.K] = sw[CONV_KMAX];
-    /* dx: D[q] = dact(tau + q), reaching tau through tap K-1-q, i.e. weight wpos[CONV_KMAX-1-q] */
-    float D[CONV_KMAX] = {0};
-#pragma unroll 4
-    for (int tau = top - 1; tau >= t0; tau--) {
-        const bool cut = tau + 1 < c.L && c.reset && c.reset[(size_t)b * c.L + tau + 1];
-#pragma unroll
-        for (int q = CONV_KMAX - 1; q > 0; q--)
-            D[q] = cut ? 0.0f : D[q - 1];
-        D[0] = col[(tau - t0) * CONV_BWD_THREADS];
-        if (tau < t1) {
-            float g = 0.0f;
-#pragma unroll
-            for (int q = 0; q < CONV_KMAX; q++)
-                g += D[q] * w.wpos[CONV_KMAX - 1 - q];
-            const size_t o = ((size_t)b * c.L + tau) * ld_dx + e; /* this thread's alone */
-            if (dx16)
-                dx16[o] = __float2bfloat16(g);
-            else
-                dx[o] = set ? g : dx[o] + g;
-        }
-    }
 }
 
 /* dw [E, K] and dbias [E] from the partials [rows, E, K+1] */
@@ -323,8 +333,8 @@ extern "C" void mk_cuda_conv1d_bwd(float *dx, int ld_dx, float *dw, float *dbias
     float *part = (float *)mk_cuda_scratch((size_t)rows * E * (K + 1) * sizeof(float));
     if (!part)
         return;
-    conv1d_bwd_kernel<<<dim3((E + CONV_BWD_THREADS - 1) / CONV_BWD_THREADS, nch, B),
-                        CONV_BWD_THREADS, 0, s>>>(dx, (__nv_bfloat16 *)dx16, ld_dx, set, part, c,
+    conv1d_bwd_kernel<<<dim3((E + CONV_THREADS - 1) / CONV_THREADS, nch, B),
+                        CONV_THREADS, 0, s>>>(dx, (__nv_bfloat16 *)dx16, ld_dx, set, part, c,
                                                   nch);
     MK_LAUNCH_CHECK();
     conv1d_dw_final_kernel<<<mk_cuda_blocks((size_t)E * (K + 1), 256), 256, 0, s>>>(
