@@ -561,6 +561,7 @@ int main(void)
     test_scan(4, 1000, 200, 16, 1, 1, 300);
     test_scan(1, 8192, 32, 16, 1, 1, 0);
     test_scan(1, 9001, 40, 16, 0, 0, 2000);
+    test_scan(8, 256, 1536, 16, 1, 1, 0); /* a training batch's width */
     test_scan_step_dt(1, 64, 16, 48);  /* 3 of R per lane of a group of 16 */
     test_scan_step_dt(64, 96, 16, 48); /* a decoding batch */
     test_scan_step_dt(3, 70, 5, 7);    /* G = 8 > R: idle lanes in the dot */
