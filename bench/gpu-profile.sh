@@ -5,14 +5,15 @@
 #
 #   sh bench/gpu-profile.sh NAME COMMAND...      (on the GPU machine; writes $OUT/NAME.csv
 #                                                  and $OUT/NAME.txt, prints the table)
-# ncu runs the kernels one at a time with cold caches between them, so every duration is an
-# upper bound and launch gaps are not seen: use it for shares, the benches for totals.
+# ncu runs the kernels one at a time (caches left warm: --cache-control none), so a duration is
+# that of the kernel alone and launch gaps are not seen: use it for shares, the benches for totals.
 set -u
 [ $# -ge 2 ] || { echo "usage: gpu-profile.sh NAME COMMAND..." >&2; exit 2; }
 name=$1; shift
 out=${OUT:-/tmp/out}
 mkdir -p "$out"
-timeout 400 ncu --clock-control none --metrics gpu__time_duration.sum --csv --print-units base \
+timeout 400 ncu --clock-control none --cache-control none --metrics gpu__time_duration.sum --csv \
+    --print-units base \
     "$@" > "$out/$name.csv" 2> "$out/$name.err"
 echo "ncu rc=$? ($(grep -c gpu__time_duration "$out/$name.csv") kernels)"
 python3 - "$out/$name.csv" <<'PY' | tee "$out/$name.txt"
