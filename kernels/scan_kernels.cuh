@@ -988,7 +988,8 @@ __global__ void __launch_bounds__(SCAN_STEP_ROW_THREADS)
                                    : make_float4(0.f, 0.f, 0.f, 0.f);
             const float4 a4 = __ldg(reinterpret_cast<const float4 *>(al) + q);
             h[4 * q] = s4.x, h[4 * q + 1] = s4.y, h[4 * q + 2] = s4.z, h[4 * q + 3] = s4.w;
-            alog[4 * q] = a4.x, alog[4 * q + 1] = a4.y, alog[4 * q + 2] = a4.z, alog[4 * q + 3] = a4.w;
+            alog[4 * q] = a4.x, alog[4 * q + 1] = a4.y;
+            alog[4 * q + 2] = a4.z, alog[4 * q + 3] = a4.w;
         }
     } else {
         for (int n = 0; n < N; n++) {
