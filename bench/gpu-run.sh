@@ -47,8 +47,10 @@ if has tests; then
 fi
 snap
 if has model; then
-    echo "== bench_model --device cuda"
-    timeout 200 "$G/bench_model" --device cuda 2>&1 | tee "$OUT/bench_model.log"
+    for p in fp32 bf16; do
+        echo "== bench_model --device cuda --precision $p"
+        timeout 200 "$G/bench_model" --device cuda --precision $p 2>&1 | tee "$OUT/bench_model_$p.log"
+    done
 fi
 snap
 if [ -d .anchors/anchors ] && { has anchors || has e2e; }; then
