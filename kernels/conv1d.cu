@@ -13,12 +13,11 @@
  *   forward : a(t) = bias + sum_j wpos[j] window[j]; out = SiLU(a). Then one thread per (b, e)
  *             writes the new state (the last K-1 inputs, 0 before lo(L-1)).
  *   backward: dact(t) = dout s (1 + a (1 - s)), s = sigmoid(a), a recomputed by the same
- *             window walk over [t0, t1 + K-1) (the K-1 steps past the chunk feed its dx), kept
- *             in shared memory, one column per thread. The walk also sums the chunk's dw and
- *             dbias partials (dact times each tap, and dact), added in order by a second
- *             kernel. dx(tau) = sum_j dact(tau+j) w[K-1-j] over the t = tau+j that tau
- *             reaches: walking tau downwards, a window of dact(tau..tau+K-1) is emptied when a
- *             reset at tau+1 cuts every later t off from tau.
+ *             window walk over [t0, t1 + K-1) (the K-1 steps past the chunk feed its dx). The
+ *             walk also sums the chunk's dw and dbias partials (dact times each tap, and
+ *             dact), added in order by a second kernel, and accumulates dx(tau) = sum_j
+ *             dact(tau+j) w[K-1-j] over the t = tau+j that tau reaches forward, in a register
+ *             window of the pending dx (conv1d_bwd_kernel).
  * Decoding (L = 1 with a state): one thread per (b, e) computes the output from the old window
  * and shifts the window in place (one launch).
  */
