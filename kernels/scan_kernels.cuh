@@ -31,7 +31,8 @@
  * order (no atomics): the backward is deterministic.
  * For N <= 16 the backward's pass 3 is scan_bwd16_kernel (one lane per channel, chunks of 32,
  * checkpoints every 4 steps, dB/dC by warp butterfly; see there), pass 1 runs with NS = 16.
- * L = 1 (decoding) skips the passes: scan_step_kernel, a group of lanes per (b, e).
+ * L = 1 (decoding) skips the passes: scan_step_kernel, a group of lanes per (b, e), or from
+ * MK_SCAN_STEP_ROW_MIN rows up (N = 16) scan_step_row_kernel, a thread per (b, e).
  */
 #ifndef MK_SCAN_KERNELS_CUH
 #define MK_SCAN_KERNELS_CUH
