@@ -964,7 +964,8 @@ __global__ void scan_step_kernel(T *out, float *state, scan_args<T> a, int G)
  * registers, as the official decoder's kernel does. Everything a thread needs is loaded up
  * front and independent (the state row and A_log as float4 when aligned, the W_dt row; x_dt,
  * B and C are the same for every thread of a row b, so a block of consecutive e reads them
- * once), so the thread waits about one memory latency; no shuffles. The same formulas as
+ * once), so the thread waits about one memory latency; no shuffles. The block's W_dt rows go
+ * through shared memory when they fit (48 KB: R <= 93). The same formulas as
  * scan_step_kernel:
  *   delta = x_dt . W_dt[e] (or given), dt = softplus(delta + bias),
  *   h_n = exp(dt A_n) h_n + dt u B_n,  y = sum_n C_n h_n,  out = (y + D u) SiLU(z)
@@ -972,13 +973,34 @@ __global__ void scan_step_kernel(T *out, float *state, scan_args<T> a, int G)
 #define SCAN_STEP_ROW_THREADS 128
 template <typename T>
 __global__ void __launch_bounds__(SCAN_STEP_ROW_THREADS)
-    scan_step_row_kernel(T *out, float *state, scan_args<T> a, bool vec)
+    scan_step_row_kernel(T *out, float *state, scan_args<T> a, bool vec, bool stage)
 {
     constexpr int N = 16;
     const int e = blockIdx.x * SCAN_STEP_ROW_THREADS + threadIdx.x, b = blockIdx.y;
+    const size_t row = (size_t)b * a.ld_bc;
+    /* stage: the block's rows of W_dt [threads][R + 1] (padded: conflict-free reads of a
+     * thread's own row) and x_dt [R] in shared memory, loaded coalesced; read from global
+     * memory, a warp's loads of its 32 rows of W_dt (R floats apart) each touch 32 lines */
+    extern __shared__ float sdt_rows[];
+    float *sW = sdt_rows, *sx = sdt_rows + SCAN_STEP_ROW_THREADS * (a.R + 1);
+    if (stage) {
+        const size_t e0 = (size_t)blockIdx.x * SCAN_STEP_ROW_THREADS;
+        /* element i = el R + r, advanced by the block size without a division per element */
+        const int qs = SCAN_STEP_ROW_THREADS / a.R, rs = SCAN_STEP_ROW_THREADS % a.R;
+        int el = threadIdx.x / a.R, r = threadIdx.x % a.R;
+        for (int i = threadIdx.x; i < SCAN_STEP_ROW_THREADS * a.R; i += SCAN_STEP_ROW_THREADS) {
+            sW[el * (a.R + 1) + r] = e0 + el < (size_t)a.E ? __ldg(a.W_dt + e0 * a.R + i) : 0.0f;
+            el += qs, r += rs;
+            if (r >= a.R)
+                r -= a.R, el++;
+        }
+        for (int r = threadIdx.x; r < a.R; r += SCAN_STEP_ROW_THREADS)
+            sx[r] = __ldg(a.x_dt + row + r);
+        __syncthreads();
+    }
     if (e >= a.E)
         return;
-    const size_t be = (size_t)b * a.E + e, row = (size_t)b * a.ld_bc;
+    const size_t be = (size_t)b * a.E + e;
     const bool keep = state && !(a.reset && a.reset[b]);
     float h[N], alog[N];
     float *st = state ? state + be * N : NULL;
@@ -1000,7 +1022,11 @@ __global__ void __launch_bounds__(SCAN_STEP_ROW_THREADS)
     }
     const float uv = ldf(a.u, be), zv = a.z ? ldf(a.z, (size_t)b * a.ld_z + e) : 0.0f;
     float dtp = 0.0f;
-    if (a.W_dt) {
+    if (stage) {
+        const float *w = sW + threadIdx.x * (a.R + 1);
+        for (int r = 0; r < a.R; r++)
+            dtp += sx[r] * w[r];
+    } else if (a.W_dt) {
         const float *w = a.W_dt + (size_t)e * a.R;
         for (int r = 0; r < a.R; r++)
             dtp += __ldg(a.x_dt + row + r) * __ldg(w + r);
@@ -1065,8 +1091,10 @@ template <typename T> static void scan_fwd_launch(T *out, float *state, const sc
         if (a.N == 16 && a.B >= row_min) {
             const bool vec = (((uintptr_t)state | (uintptr_t)a.A_log) & 15) == 0;
             dim3 grid((a.E + SCAN_STEP_ROW_THREADS - 1) / SCAN_STEP_ROW_THREADS, a.B);
-            scan_step_row_kernel<T><<<grid, SCAN_STEP_ROW_THREADS, 0, mk_cuda_stream()>>>(
-                out, state, a, vec);
+            const size_t smem = a.W_dt ? (SCAN_STEP_ROW_THREADS * (a.R + 1) + a.R) * 4 : 0;
+            const bool stage = a.W_dt && smem <= 48 * 1024;
+            scan_step_row_kernel<T><<<grid, SCAN_STEP_ROW_THREADS, stage ? smem : 0,
+                                      mk_cuda_stream()>>>(out, state, a, vec, stage);
             MK_LAUNCH_CHECK();
             return;
         }
