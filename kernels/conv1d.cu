@@ -27,13 +27,31 @@
 #define CONV_T 64         /* steps a thread walks (sequences) */
 #define CONV_THREADS 128 /* threads a block (sequences) */
 
-struct conv_args {
-    const float *x, *state, *w, *bias, *dout;
+/* TX: the type of x (fp32, or bf16: the bf16 mode's in_proj output; conv1d.h), a template
+ * parameter rather than a choice per load (which cost the scan kernels 30%) */
+template <typename TX> struct conv_args {
+    const TX *x;
+    const float *state, *w, *bias, *dout;
     const uint8_t *reset;
     int ld_x, B, L, E, K;
 };
 
-__device__ __forceinline__ int conv_lo(const conv_args &c, int b, int t)
+/* an input element, through the read-only path (inputs are read-only for a kernel's life) */
+__device__ __forceinline__ float conv_ld(const float *p)
+{
+    return __ldg(p);
+}
+__device__ __forceinline__ float conv_ld(const __nv_bfloat16 *p)
+{
+    return __bfloat162float(__ldg(p));
+}
+template <typename TX> __device__ __forceinline__ float conv_x(const conv_args<TX> &c, size_t i)
+{
+    return conv_ld(c.x + i);
+}
+
+template <typename TX>
+__device__ __forceinline__ int conv_lo(const conv_args<TX> &c, int b, int t)
 {
     if (c.reset)
         for (int s = t; s >= 0 && s > t - c.K + 1; s--)
@@ -43,14 +61,16 @@ __device__ __forceinline__ int conv_lo(const conv_args &c, int b, int t)
 }
 
 /* the input at time tau of (b, e); tau < 0 reads the state [B, E, K-1], oldest first */
-__device__ __forceinline__ float conv_in(const conv_args &c, int b, int tau, int e)
+template <typename TX>
+__device__ __forceinline__ float conv_in(const conv_args<TX> &c, int b, int tau, int e)
 {
-    return tau >= 0 ? c.x[((size_t)b * c.L + tau) * c.ld_x + e]
+    return tau >= 0 ? conv_x(c, ((size_t)b * c.L + tau) * c.ld_x + e)
                     : c.state[((size_t)b * c.E + e) * (c.K - 1) + (c.K - 1 + tau)];
 }
 
 /* pre-activation a(b,t,e); xin[k] receives the taps' inputs (0 where cut) */
-__device__ __forceinline__ float conv_preact(const conv_args &c, int b, int t, int e,
+template <typename TX>
+__device__ __forceinline__ float conv_preact(const conv_args<TX> &c, int b, int t, int e,
                                              float xin[CONV_KMAX])
 {
     int lo = conv_lo(c, b, t);
@@ -66,10 +86,11 @@ __device__ __forceinline__ float conv_preact(const conv_args &c, int b, int t, i
 }
 
 /* x(tau) enters the window (newest last); a reset at tau first empties it */
-__device__ __forceinline__ void conv_push(const conv_args &c, int b, int tau, int e,
+template <typename TX>
+__device__ __forceinline__ void conv_push(const conv_args<TX> &c, int b, int tau, int e,
                                           float win[CONV_KMAX])
 {
-    const float v = __ldg(c.x + ((size_t)b * c.L + tau) * c.ld_x + e);
+    const float v = conv_x(c, ((size_t)b * c.L + tau) * c.ld_x + e);
     const bool cut = c.reset && __ldg(c.reset + (size_t)b * c.L + tau);
 #pragma unroll
     for (int j = 0; j < CONV_KMAX - 1; j++)
@@ -79,7 +100,8 @@ __device__ __forceinline__ void conv_push(const conv_args &c, int b, int tau, in
 
 /* window, before the first step of a chunk starting at t0: the state (t0 = 0) or the K-1
  * inputs before t0, pushed in order so that resets among them cut as in lo(t) */
-__device__ __forceinline__ void conv_window_start(const conv_args &c, int b, int t0, int e,
+template <typename TX>
+__device__ __forceinline__ void conv_window_start(const conv_args<TX> &c, int b, int t0, int e,
                                                   float win[CONV_KMAX])
 {
 #pragma unroll
@@ -109,7 +131,9 @@ __device__ __forceinline__ float conv_window_dot(const float win[CONV_KMAX], con
 }
 
 /* wpos[CONV_KMAX-K+k] = w[e,k], zeros in front */
-__device__ __forceinline__ void conv_weights(const conv_args &c, int e, float wpos[CONV_KMAX])
+template <typename TX>
+__device__ __forceinline__ void conv_weights(const conv_args<TX> &c, int e,
+                                             float wpos[CONV_KMAX])
 {
 #pragma unroll
     for (int j = 0; j < CONV_KMAX; j++) {
@@ -122,20 +146,23 @@ __device__ __forceinline__ void conv_weights(const conv_args &c, int e, float wp
  * and the bias in registers; step(t) takes x(t) in and returns the pre-activation a(t). */
 struct conv_walk {
     float win[CONV_KMAX], wpos[CONV_KMAX], bias;
-    __device__ __forceinline__ void start(const conv_args &c, int b, int t0, int e)
+    template <typename TX>
+    __device__ __forceinline__ void start(const conv_args<TX> &c, int b, int t0, int e)
     {
         conv_weights(c, e, wpos);
         bias = c.bias ? c.bias[e] : 0.0f;
         conv_window_start(c, b, t0, e, win);
     }
-    __device__ __forceinline__ float step(const conv_args &c, int b, int t, int e)
+    template <typename TX>
+    __device__ __forceinline__ float step(const conv_args<TX> &c, int b, int t, int e)
     {
         conv_push(c, b, t, e, win);
         return bias + conv_window_dot(win, wpos);
     }
 };
 
-__global__ void conv1d_fwd_kernel(float *out, __nv_bfloat16 *out16, conv_args c)
+template <typename TX>
+__global__ void conv1d_fwd_kernel(float *out, __nv_bfloat16 *out16, conv_args<TX> c)
 {
     int e = blockIdx.x * blockDim.x + threadIdx.x;
     if (e >= c.E)
@@ -147,14 +174,16 @@ __global__ void conv1d_fwd_kernel(float *out, __nv_bfloat16 *out16, conv_args c)
     for (int t = t0; t < t1; t++) {
         const float a = w.step(c, b, t, e), v = a * mk_sigmoidf(a);
         const size_t o = ((size_t)b * c.L + t) * c.E + e;
-        out[o] = v;
+        if (out)
+            out[o] = v;
         if (out16)
             out16[o] = __float2bfloat16(v);
     }
 }
 
 /* new state[b,e,j] = input at time L-(K-1)+j, 0 if before lo(L-1) */
-__global__ void conv1d_state_kernel(float *state, conv_args c)
+template <typename TX>
+__global__ void conv1d_state_kernel(float *state, conv_args<TX> c)
 {
     int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= c.B * c.E)
@@ -174,7 +203,9 @@ __global__ void conv1d_state_kernel(float *state, conv_args c)
 
 /* L = 1 with a state (decoding): one thread per (b, e) computes the output from the old
  * window and then shifts the window itself (one launch instead of two). */
-__global__ void conv1d_step_kernel(float *out, __nv_bfloat16 *out16, float *state, conv_args c)
+template <typename TX>
+__global__ void conv1d_step_kernel(float *out, __nv_bfloat16 *out16, float *state,
+                                   conv_args<TX> c)
 {
     int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= c.B * c.E)
@@ -187,7 +218,8 @@ __global__ void conv1d_step_kernel(float *out, __nv_bfloat16 *out16, float *stat
         int tau = 1 - (c.K - 1) + j;
         v[j] = j < c.K - 1 && tau >= lo ? conv_in(c, b, tau, e) : 0.0f;
     }
-    out[(size_t)b * c.E + e] = a * mk_sigmoidf(a);
+    if (out)
+        out[(size_t)b * c.E + e] = a * mk_sigmoidf(a);
     if (out16)
         out16[(size_t)b * c.E + e] = __float2bfloat16(a * mk_sigmoidf(a));
 #pragma unroll
@@ -205,27 +237,41 @@ static int conv_k_ok(int K)
     return 0;
 }
 
-extern "C" void mk_cuda_conv1d_fwd(float *out, float *state, const float *x, int ld_x,
-                                   const float *w, const float *bias, const uint8_t *reset,
-                                   int B, int L, int E, int K, uint16_t *out16)
+template <typename TX>
+static void conv1d_fwd_run(float *out, __nv_bfloat16 *out16, const conv_args<TX> &c)
 {
-    if (!conv_k_ok(K) || (size_t)B * L * E == 0)
-        return;
-    conv_args c = {x, state, w, bias, NULL, reset, ld_x, B, L, E, K};
     cudaStream_t s = mk_cuda_stream();
-    __nv_bfloat16 *o16 = (__nv_bfloat16 *)out16;
-    if (L == 1 && state && K > 1) {
-        conv1d_step_kernel<<<mk_cuda_blocks((size_t)B * E, 128), 128, 0, s>>>(out, o16, state, c);
+    const int B = c.B, L = c.L, E = c.E, K = c.K;
+    if (L == 1 && c.state && K > 1) {
+        conv1d_step_kernel<<<mk_cuda_blocks((size_t)B * E, 128), 128, 0, s>>>(
+            out, out16, (float *)c.state, c);
         MK_LAUNCH_CHECK();
         return;
     }
     const dim3 grid((E + CONV_THREADS - 1) / CONV_THREADS, (L + CONV_T - 1) / CONV_T, B);
-    conv1d_fwd_kernel<<<grid, CONV_THREADS, 0, s>>>(out, o16, c);
+    conv1d_fwd_kernel<<<grid, CONV_THREADS, 0, s>>>(out, out16, c);
     MK_LAUNCH_CHECK();
-    if (state && K > 1) {
-        conv1d_state_kernel<<<mk_cuda_blocks((size_t)B * E, 256), 256, 0, s>>>(state, c);
+    if (c.state && K > 1) {
+        conv1d_state_kernel<<<mk_cuda_blocks((size_t)B * E, 256), 256, 0, s>>>(
+            (float *)c.state, c);
         MK_LAUNCH_CHECK();
     }
+}
+
+extern "C" void mk_cuda_conv1d_fwd(float *out, float *state, const float *x, int ld_x,
+                                   const float *w, const float *bias, const uint8_t *reset,
+                                   int B, int L, int E, int K, uint16_t *out16,
+                                   const uint16_t *x16)
+{
+    if (!conv_k_ok(K) || (size_t)B * L * E == 0)
+        return;
+    __nv_bfloat16 *o16 = (__nv_bfloat16 *)out16;
+    if (x16)
+        conv1d_fwd_run(out, o16, conv_args<__nv_bfloat16>{(const __nv_bfloat16 *)x16, state, w,
+                                                          bias, NULL, reset, ld_x, B, L, E, K});
+    else
+        conv1d_fwd_run(out, o16, conv_args<float>{x, state, w, bias, NULL, reset, ld_x, B, L, E,
+                                                  K});
 }
 
 /* The backward walk of one chunk (header), one pass, nothing in shared memory: dact(t) for t
@@ -245,9 +291,10 @@ __device__ __forceinline__ void conv_put_dx(float *dx, __nv_bfloat16 *dx16, bool
         dx[o] = set ? g : dx[o] + g;
 }
 
+template <typename TX>
 __global__ void __launch_bounds__(CONV_THREADS)
-conv1d_bwd_kernel(float *dx, __nv_bfloat16 *dx16, int ld_dx, bool set, float *part, conv_args c,
-                  int nch)
+conv1d_bwd_kernel(float *dx, __nv_bfloat16 *dx16, int ld_dx, bool set, float *part,
+                  conv_args<TX> c, int nch)
 {
     int e = blockIdx.x * blockDim.x + threadIdx.x;
     if (e >= c.E)
@@ -317,27 +364,40 @@ __global__ void conv1d_dw_final_kernel(float *dw, float *dbias, const float *par
         dbias[e] += s;
 }
 
-extern "C" void mk_cuda_conv1d_bwd(float *dx, int ld_dx, float *dw, float *dbias,
-                                   const float *dout, const float *state, const float *x,
-                                   int ld_x, const float *w, const float *bias,
-                                   const uint8_t *reset, int B, int L, int E, int K,
-                                   enum mk_grad_write dx_mode, uint16_t *dx16)
+template <typename TX>
+static void conv1d_bwd_run(float *dx, __nv_bfloat16 *dx16, int ld_dx, bool set, float *dw,
+                           float *dbias, const conv_args<TX> &c)
 {
-    if (!conv_k_ok(K) || (size_t)B * L * E == 0)
-        return;
-    conv_args c = {x, state, w, bias, dout, reset, ld_x, B, L, E, K};
     cudaStream_t s = mk_cuda_stream();
-    const bool set = dx_mode == MK_GRAD_SET;
-    int nch = (L + CONV_T - 1) / CONV_T, rows = B * nch;
+    const int nch = (c.L + CONV_T - 1) / CONV_T, rows = c.B * nch, E = c.E, K = c.K;
     float *part = (float *)mk_cuda_scratch((size_t)rows * E * (K + 1) * sizeof(float));
     if (!part)
         return;
-    conv1d_bwd_kernel<<<dim3((E + CONV_THREADS - 1) / CONV_THREADS, nch, B),
-                        CONV_THREADS, 0, s>>>(dx, (__nv_bfloat16 *)dx16, ld_dx, set, part, c,
-                                                  nch);
+    conv1d_bwd_kernel<<<dim3((E + CONV_THREADS - 1) / CONV_THREADS, nch, c.B), CONV_THREADS, 0,
+                        s>>>(dx, dx16, ld_dx, set, part, c, nch);
     MK_LAUNCH_CHECK();
     conv1d_dw_final_kernel<<<mk_cuda_blocks((size_t)E * (K + 1), 256), 256, 0, s>>>(
         dw, dbias, part, rows, E, K);
     MK_LAUNCH_CHECK();
     mk_cuda_scratch_free(part);
+}
+
+extern "C" void mk_cuda_conv1d_bwd(float *dx, int ld_dx, float *dw, float *dbias,
+                                   const float *dout, const float *state, const float *x,
+                                   int ld_x, const float *w, const float *bias,
+                                   const uint8_t *reset, int B, int L, int E, int K,
+                                   enum mk_grad_write dx_mode, uint16_t *dx16,
+                                   const uint16_t *x16)
+{
+    if (!conv_k_ok(K) || (size_t)B * L * E == 0)
+        return;
+    const bool set = dx_mode == MK_GRAD_SET;
+    __nv_bfloat16 *d16 = (__nv_bfloat16 *)dx16;
+    if (x16)
+        conv1d_bwd_run(dx, d16, ld_dx, set, dw, dbias,
+                       conv_args<__nv_bfloat16>{(const __nv_bfloat16 *)x16, state, w, bias, dout,
+                                                reset, ld_x, B, L, E, K});
+    else
+        conv1d_bwd_run(dx, d16, ld_dx, set, dw, dbias,
+                       conv_args<float>{x, state, w, bias, dout, reset, ld_x, B, L, E, K});
 }

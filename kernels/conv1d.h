@@ -9,7 +9,10 @@
  *   holds the last K-1 inputs of each sequence (taking the reset rule into account).
  *   x [B, L, E] has row stride ld_x (x is the first half of in_proj's output, ld_x = 2E);
  *   out [B, L, E] contiguous; w [E, K] (HF conv1d.weight [E, 1, K]); bias [E] or NULL.
- *   out16 (or NULL): out also written in bf16 there ([B, L, E] contiguous, grad_write.h).
+ *   out16 (or NULL): out also written in bf16 there ([B, L, E] contiguous, grad_write.h);
+ *   out may then be NULL (written only there).
+ *   x16 (or NULL, forward and backward): x read in bf16 from there instead (row stride ld_x;
+ *   x may then be NULL): the bf16 mode's activations.
  *
  *   backward (dw, dbias accumulate; dx as dx_mode says, grad_write.h): with s = sigmoid(a), dact = dout * s * (1 + a (1 - s)):
  *             dx[b, t-(K-1)+k, e] += dact[b,t,e] * w[e,k]    (within the sequence only)
@@ -25,11 +28,11 @@
 
 void MK_REF(conv1d_fwd)(mk_real *out, mk_real *state, const mk_real *x, int ld_x,
                         const mk_real *w, const mk_real *bias, const uint8_t *reset,
-                        int B, int L, int E, int K, uint16_t *out16);
+                        int B, int L, int E, int K, uint16_t *out16, const uint16_t *x16);
 void MK_REF(conv1d_bwd)(mk_real *dx, int ld_dx, mk_real *dw, mk_real *dbias,
                         const mk_real *dout, const mk_real *state, const mk_real *x, int ld_x,
                         const mk_real *w, const mk_real *bias, const uint8_t *reset,
                         int B, int L, int E, int K, enum mk_grad_write dx_mode,
-                        uint16_t *dx16);
+                        uint16_t *dx16, const uint16_t *x16);
 
 #endif

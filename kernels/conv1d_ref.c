@@ -131,11 +131,33 @@ static MK_HOT void conv_fwd_task(mk_real *out, mk_real *state, const struct conv
     }
 }
 
+/* x given in bf16 (conv1d.h): its [B, L, E] columns (row stride ld_x) in fp32 scratch, row
+ * stride E (NULL on failure, recorded) */
+static mk_real *conv_x_of16(const uint16_t *x16, int ld_x, int B, int L, int E, const char *op)
+{
+    mk_real *x = MK_REF(scratch_alloc)((size_t)B * L * E * sizeof *x, op);
+    for (size_t r = 0; x && r < (size_t)B * L; r++)
+        for (int e = 0; e < E; e++)
+            x[r * E + e] = mk_bf16_to_f32(x16[r * ld_x + e]);
+    return x;
+}
+
 /* out[b,t,e] = SiLU(a[b,t,e]); then state[b,e,j] = input at time L-(K-1)+j (0 if before lo) */
 void MK_REF(conv1d_fwd)(mk_real *out, mk_real *state, const mk_real *x, int ld_x,
                         const mk_real *w, const mk_real *bias, const uint8_t *reset,
-                        int B, int L, int E, int K, uint16_t *out16)
+                        int B, int L, int E, int K, uint16_t *out16, const uint16_t *x16)
 {
+    mk_real *x32 = x16 ? conv_x_of16(x16, ld_x, B, L, E, "conv1d_fwd") : NULL;
+    mk_real *out32 = out ? NULL : MK_REF(scratch_alloc)((size_t)B * L * E * sizeof *out32,
+                                                          "conv1d_fwd");
+    if ((x16 && !x32) || (!out && !out32)) {
+        free(x32);
+        return;
+    }
+    if (x32)
+        x = x32, ld_x = E;
+    if (out32)
+        out = out32;
     const struct conv_args c = {x, state, w, bias, ld_x, L, E, K};
     int eb = conv_eb(K, E, B), nblk = (E + eb - 1) / eb;
     mk_real *heap = NULL;
@@ -153,6 +175,8 @@ void MK_REF(conv1d_fwd)(mk_real *out, mk_real *state, const mk_real *x, int ld_x
     free(heap);
     for (size_t i = 0; out16 && i < (size_t)B * L * E; i++)
         out16[i] = mk_f32_to_bf16((float)out[i]);
+    free(x32);
+    free(out32);
 }
 
 /* One backward task: channels e0..e0+ne-1 of every sequence; wT: tiles of 2 * ne * K.
@@ -220,22 +244,30 @@ void MK_REF(conv1d_bwd)(mk_real *dx, int ld_dx, mk_real *dw, mk_real *dbias,
                         const mk_real *dout, const mk_real *state, const mk_real *x, int ld_x,
                         const mk_real *w, const mk_real *bias, const uint8_t *reset,
                         int B, int L, int E, int K, enum mk_grad_write dx_mode,
-                        uint16_t *dx16)
+                        uint16_t *dx16, const uint16_t *x16)
 {
+    mk_real *x32 = x16 ? conv_x_of16(x16, ld_x, B, L, E, "conv1d_bwd") : NULL;
+    if (x16 && !x32)
+        return;
+    if (x32)
+        x = x32, ld_x = E;
     const struct conv_args c = {x, state, w, bias, ld_x, L, E, K};
     int eb = conv_eb(K, E, 1), nblk = (E + eb - 1) / eb;
     mk_real *heap = NULL, *dx32 = NULL;
     const size_t rows = (size_t)B * L;
     const int ld_dx16 = ld_dx;
     if (dx16) { /* dx set in fp32 scratch [B*L, E], then rounded into dx16 */
-        if (!(dx32 = MK_REF(scratch_alloc)(rows * E * sizeof *dx32, "conv1d_bwd")))
+        if (!(dx32 = MK_REF(scratch_alloc)(rows * E * sizeof *dx32, "conv1d_bwd"))) {
+            free(x32);
             return;
+        }
         dx = dx32, ld_dx = E, dx_mode = MK_GRAD_SET;
     }
     if (K > CONV_TILE) {
         heap = MK_REF(scratch_alloc)((size_t)nblk * 2 * K * sizeof *heap, "conv1d_bwd");
         if (!heap) {
             free(dx32);
+            free(x32);
             return;
         }
     }
@@ -251,4 +283,5 @@ void MK_REF(conv1d_bwd)(mk_real *dx, int ld_dx, mk_real *dw, mk_real *dbias,
         for (int e = 0; e < E; e++)
             dx16[r * ld_dx16 + e] = mk_f32_to_bf16((float)dx32[r * E + e]);
     free(dx32);
+    free(x32);
 }

@@ -98,18 +98,18 @@ void mk_cuda_add_rmsnorm_fwd(float *resid_out, float *normed, float *rstd, const
 void mk_cuda_rmsnorm_bwd(float *dresid, float *dw, const float *dnormed, const float *resid,
                          const float *rstd, const float *w, size_t T, int D);
 void mk_cuda_linear_fwd(float *out, const float *in, int ld_in, const float *W, const float *bias,
-                        size_t M, int K, int N, const uint16_t *in16);
+                        size_t M, int K, int N, const uint16_t *in16, uint16_t *out16);
 void mk_cuda_linear_bwd(float *din, int ld_din, float *dW, float *dbias, const float *dout,
                         const float *in, int ld_in, const float *W, size_t M, int K, int N,
                         enum mk_grad_write din_mode, const uint16_t *dout16,
                         const uint16_t *in16);
 void mk_cuda_conv1d_fwd(float *out, float *state, const float *x, int ld_x, const float *w,
                         const float *bias, const uint8_t *reset, int B, int L, int E, int K,
-                        uint16_t *out16);
+                        uint16_t *out16, const uint16_t *x16);
 void mk_cuda_conv1d_bwd(float *dx, int ld_dx, float *dw, float *dbias, const float *dout,
                         const float *state, const float *x, int ld_x, const float *w,
                         const float *bias, const uint8_t *reset, int B, int L, int E, int K,
-                        enum mk_grad_write dx_mode, uint16_t *dx16);
+                        enum mk_grad_write dx_mode, uint16_t *dx16, const uint16_t *x16);
 void mk_cuda_scan_fwd(float *out, float *state, const struct mk_scan_in *in);
 void mk_cuda_scan_bwd(const struct mk_scan_grad *g, const float *dout, const float *state0,
                       const struct mk_scan_in *in);

@@ -32,23 +32,23 @@
 #define LIN_BF16_BYTES (128u << 20) /* bf16 copies of one chunk of rows */
 #define LIN_BF16_MIN_ROWS 512
 
-/* C = A B + beta C in cuBLAS's column-major terms; A, B and C of type `type` (fp32 or bf16
- * operands, C always fp32), fp32 accumulation */
+/* C = A B + beta C in cuBLAS's column-major terms; A and B of type `type` (fp32 or bf16
+ * operands), C of type ctype (fp32, or bf16 for bf16 operands), fp32 accumulation */
 static void gemm_typed(cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
                        const void *A, int lda, const void *B, int ldb, cudaDataType type,
-                       float beta, float *C, int ldc)
+                       float beta, void *C, cudaDataType ctype, int ldc)
 {
     const float one = 1.0f;
     const cublasComputeType_t ct = type == CUDA_R_32F && mk_cuda_gemm_bf16()
                                        ? CUBLAS_COMPUTE_32F_FAST_16BF : CUBLAS_COMPUTE_32F;
     MK_CK(cublasGemmEx(mk_cuda_blas(), ta, tb, m, n, k, &one, A, type, lda, B, type, ldb, &beta,
-                       C, CUDA_R_32F, ldc, ct, CUBLAS_GEMM_DEFAULT));
+                       C, ctype, ldc, ct, CUBLAS_GEMM_DEFAULT));
 }
 
 static void gemm(cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, const float *A,
                  int lda, const float *B, int ldb, float beta, float *C, int ldc)
 {
-    gemm_typed(ta, tb, m, n, k, A, lda, B, ldb, CUDA_R_32F, beta, C, ldc);
+    gemm_typed(ta, tb, m, n, k, A, lda, B, ldb, CUDA_R_32F, beta, C, CUDA_R_32F, ldc);
 }
 
 /* rows of one chunk in bf16 mode: the copies of in [mc, K] and dout/out [mc, N] fit the budget */
@@ -58,12 +58,12 @@ static int bf16_chunk_rows(int K, int N)
     return mc < 64 ? 64 : mc > INT_MAX ? INT_MAX : (int)mc;
 }
 
-/* bf16 mode forward: out [M, N] (+)= in W^T over chunks of rows; W's kept copy (bf16.cu)
- * when it has one, else one made for this call; the rows from in16 as they are when it is
- * given (linear.h), else rounded */
-static void linear_fwd_bf16(float *out, const float *in, int ld_in, const __nv_bfloat16 *in16,
-                            const float *W, const __nv_bfloat16 *kept, size_t M, int K, int N,
-                            float beta)
+/* bf16 mode forward: out [M, N] (+)= in W^T over chunks of rows (into out16, in bf16, when it
+ * is given); W's kept copy (bf16.cu) when it has one, else one made for this call; the rows
+ * from in16 as they are when it is given (linear.h), else rounded */
+static void linear_fwd_bf16(float *out, __nv_bfloat16 *out16, const float *in, int ld_in,
+                            const __nv_bfloat16 *in16, const float *W,
+                            const __nv_bfloat16 *kept, size_t M, int K, int N, float beta)
 {
     __nv_bfloat16 *made = kept ? NULL : mk_cuda_bf16_copy(W, N, K, K);
     const __nv_bfloat16 *w16 = kept ? kept : made;
@@ -78,8 +78,9 @@ static void linear_fwd_bf16(float *out, const float *in, int ld_in, const __nv_b
             mk_cuda_to_bf16(x_kept, in + m0 * ld_in, rows, K, ld_in), x16 = x_kept;
         else if (!x16 && !(x16 = x_made = mk_cuda_bf16_copy(in + m0 * ld_in, rows, K, ld_in)))
             break;
-        gemm_typed(CUBLAS_OP_T, CUBLAS_OP_N, N, rows, K, w16, K, x16, K, CUDA_R_16BF, beta,
-                   out + m0 * N, N);
+        void *C = out16 ? (void *)(out16 + m0 * N) : (void *)(out + m0 * N);
+        gemm_typed(CUBLAS_OP_T, CUBLAS_OP_N, N, rows, K, w16, K, x16, K, CUDA_R_16BF, beta, C,
+                   out16 ? CUDA_R_16BF : CUDA_R_32F, N);
         mk_cuda_scratch_free(x_made);
     }
     mk_cuda_scratch_free(made);
@@ -106,10 +107,10 @@ static void linear_bwd_bf16(float *din, int ld_din, float din_beta, float *dW,
         const __nv_bfloat16 *x16 = !g16 ? NULL : in16 ? in16 + m0 * K : x_made;
         if (x16 && din)
             gemm_typed(CUBLAS_OP_N, CUBLAS_OP_N, K, rows, N, w16, K, g16, N, CUDA_R_16BF,
-                       din_beta, din + m0 * ld_din, ld_din);
+                       din_beta, din + m0 * ld_din, CUDA_R_32F, ld_din);
         if (x16)
             gemm_typed(CUBLAS_OP_N, CUBLAS_OP_T, K, N, rows, x16, K, g16, N, CUDA_R_16BF, 1.0f,
-                       dW, K);
+                       dW, CUDA_R_32F, K);
         mk_cuda_scratch_free(x_made);
         mk_cuda_scratch_free(g_made);
         if (!x16)
@@ -139,33 +140,49 @@ static int rows_fit(size_t M)
     return 0;
 }
 
-__global__ void bias_fill_kernel(float *out, const float *bias, size_t M, int N)
+/* out [M, N] = the bias in every row (in bf16 into out16 when it is given) */
+__global__ void bias_fill_kernel(float *out, __nv_bfloat16 *out16, const float *bias, size_t M,
+                                 int N)
 {
     size_t n = M * (size_t)N;
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
          i += (size_t)gridDim.x * blockDim.x)
-        out[i] = bias[i % N];
+        if (out16)
+            out16[i] = __float2bfloat16(bias[i % N]);
+        else
+            out[i] = bias[i % N];
 }
 
 extern "C" void mk_cuda_linear_fwd(float *out, const float *in, int ld_in, const float *W,
                                    const float *bias, size_t M, int K, int N,
-                                   const uint16_t *in16)
+                                   const uint16_t *in16, uint16_t *out16)
 {
     if (M == 0 || !rows_fit(M))
         return;
     const __nv_bfloat16 *kept = kept_copy(W), *x16 = (const __nv_bfloat16 *)in16;
-    if (M <= MK_GEMV_MAX_ROWS && in) {
+    /* bf16 products also when in16 is all there is (linear.h), or with in16 in the bf16 mode */
+    const bool bf16 = bf16_products(kept, M) || !in || (x16 && mk_cuda_gemm_bf16());
+    if (out16 && !bf16) { /* the fp32 result in scratch, rounded once (linear.h) */
+        float *tmp = (float *)mk_cuda_scratch(M * N * sizeof(float));
+        if (!tmp)
+            return;
+        mk_cuda_linear_fwd(tmp, in, ld_in, W, bias, M, K, N, in16, NULL);
+        mk_cuda_to_bf16((__nv_bfloat16 *)out16, tmp, (int)M, N, N);
+        mk_cuda_scratch_free(tmp);
+        return;
+    }
+    if (M <= MK_GEMV_MAX_ROWS && in && !out16) {
         mk_cuda_gemv_fwd(out, in, ld_in, W, kept, bias, (int)M, K, N);
         return;
     }
-    if (bias) {
-        bias_fill_kernel<<<mk_cuda_blocks(M * N, 256), 256, 0, mk_cuda_stream()>>>(out, bias, M,
-                                                                                  N);
+    if (bias) { /* then the product added (beta = 1); in bf16, the bias rounded first */
+        bias_fill_kernel<<<mk_cuda_blocks(M * N, 256), 256, 0, mk_cuda_stream()>>>(
+            out, (__nv_bfloat16 *)out16, bias, M, N);
         MK_LAUNCH_CHECK();
     }
-    /* bf16 products also when in16 is all there is (linear.h), or with in16 in the bf16 mode */
-    if (bf16_products(kept, M) || !in || (x16 && mk_cuda_gemm_bf16()))
-        linear_fwd_bf16(out, in, ld_in, x16, W, kept, M, K, N, bias ? 1.0f : 0.0f);
+    if (bf16)
+        linear_fwd_bf16(out, (__nv_bfloat16 *)out16, in, ld_in, x16, W, kept, M, K, N,
+                        bias ? 1.0f : 0.0f);
     else
         gemm(CUBLAS_OP_T, CUBLAS_OP_N, N, (int)M, K, W, K, in, ld_in, bias ? 1.0f : 0.0f, out, N);
 }

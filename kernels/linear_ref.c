@@ -82,20 +82,24 @@ static mk_real *values_of_bf16(const uint16_t *x16, size_t rows, int cols)
 static void linear_fwd_values(mk_real *out, const mk_real *in, int ld_in, const mk_real *W,
                               const mk_real *bias, size_t M, int K, int N);
 
-/* out[m, :] = bias + in[m, :] W^T; in16 alone: its values (contiguous rows) */
+/* out[m, :] = bias + in[m, :] W^T; in16 alone: its values (contiguous rows); with out16, the
+ * result is made in fp32 scratch and rounded into out16 (out is not written) */
 void MK_REF(linear_fwd)(mk_real *out, const mk_real *in, int ld_in, const mk_real *W,
-                        const mk_real *bias, size_t M, int K, int N, const uint16_t *in16)
+                        const mk_real *bias, size_t M, int K, int N, const uint16_t *in16,
+                        uint16_t *out16)
 {
     if (M == 0)
         return;
-    if (in) {
-        linear_fwd_values(out, in, ld_in, W, bias, M, K, N);
-        return;
+    mk_real *x = in ? NULL : values_of_bf16(in16, M, K);
+    mk_real *o = out16 ? MK_REF(scratch_alloc)(M * N * sizeof *o, "linear_fwd") : out;
+    if ((in || x) && o) {
+        linear_fwd_values(o, in ? in : x, in ? ld_in : K, W, bias, M, K, N);
+        for (size_t i = 0; out16 && i < M * N; i++)
+            out16[i] = mk_f32_to_bf16((float)o[i]);
     }
-    mk_real *x = values_of_bf16(in16, M, K);
-    if (x)
-        linear_fwd_values(out, x, K, W, bias, M, K, N);
     free(x);
+    if (o != out)
+        free(o);
 }
 
 /* out[m, :] = bias + in[m, :] W^T   (BLAS: out = in W^T, out pre-filled with bias, beta = 1) */

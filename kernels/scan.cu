@@ -1,26 +1,45 @@
 /* scan.cu — the op table's selective scan, fp32 (contract: scan.h); the kernels are in
- * scan_kernels.cuh, shared with the bf16 variant (scan_bf16.cu).
+ * scan_kernels.cuh, shared with the bf16 variant (scan_bf16.cu). With u16 (the bf16 mode's
+ * activations) u and z are read in bf16 by kernels compiled for that type (TU = bf16): a
+ * choice made per load inside the kernels made the training step's scan 30% slower (ncu).
  */
 #include "scan_kernels.cuh"
 
-static scan_args<float> scan_args_of(const struct mk_scan_in *in)
+typedef __nv_bfloat16 bf16;
+
+template <typename TU>
+static scan_args<float, TU> scan_args_of(const struct mk_scan_in *in, const TU *u, const TU *z)
 {
-    scan_args<float> a = {in->u, in->delta, in->z, in->Bm, in->Cm, NULL, in->delta_bias,
-                          in->A_log, in->Dskip, in->reset, in->B, in->L, in->E, in->N,
-                          in->ld_bc, in->ld_z, 0, 0, 0, NULL, NULL, NULL,
-                          in->x_dt, in->W_dt, in->R, (__nv_bfloat16 *)in->out16};
+    scan_args<float, TU> a = {u, in->delta, z, in->Bm, in->Cm, NULL, in->delta_bias,
+                              in->A_log, in->Dskip, in->reset, in->B, in->L, in->E, in->N,
+                              in->ld_bc, in->ld_z, 0, 0, 0, NULL, NULL, NULL,
+                              in->x_dt, in->W_dt, in->R, (bf16 *)in->out16};
     return a;
+}
+
+/* run(a) with the scan arguments of in: u and z in bf16 when u16 is given (z16 comes with it,
+ * scan.h), else in fp32 */
+template <typename F> static void with_args(const struct mk_scan_in *in, F run)
+{
+    if (in->u16 && in->z && !in->z16)
+        mk_cuda_record("u16 with z in fp32", "z16 given with u16", __func__, __FILE__, __LINE__);
+    else if (in->u16)
+        run(scan_args_of(in, (const bf16 *)in->u16, (const bf16 *)in->z16));
+    else
+        run(scan_args_of(in, in->u, in->z));
 }
 
 extern "C" void mk_cuda_scan_fwd(float *out, float *state, const struct mk_scan_in *in)
 {
-    scan_fwd_launch<float>(out, state, scan_args_of(in));
+    with_args(in, [&](auto a) { scan_fwd_launch<float>(out, state, a); });
 }
 
 extern "C" void mk_cuda_scan_bwd(const struct mk_scan_grad *g, const float *dout,
                                  const float *state0, const struct mk_scan_in *in)
 {
-    scan_bwd_launch<float>(g->du, g->ddelta, g->dz, g->mode == MK_GRAD_SET,
-                           (__nv_bfloat16 *)g->ddelta16, (__nv_bfloat16 *)g->dz16, g->dB, g->dC, g->dA_log, g->dD,
-                           g->ddelta_bias, g->dstate0, dout, state0, scan_args_of(in));
+    with_args(in, [&](auto a) {
+        scan_bwd_launch<float>(g->du, g->ddelta, g->dz, g->mode == MK_GRAD_SET,
+                               (bf16 *)g->ddelta16, (bf16 *)g->dz16, g->dB, g->dC, g->dA_log,
+                               g->dD, g->ddelta_bias, g->dstate0, dout, state0, a);
+    });
 }

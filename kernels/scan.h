@@ -51,6 +51,10 @@ struct mk_scan_in {
     /* Or NULL: the forward's out written in bf16 there instead ([B, L, E], grad_write.h; out
      * may then be NULL). */
     uint16_t *out16;
+    /* Or NULL: u / z read in bf16 from there instead (u16 [B, L, E]; z16 with row stride ld_z;
+     * u / z may then be NULL, z16 given means the gate is applied): the bf16 mode's
+     * activations (grad_write.h). */
+    const uint16_t *u16, *z16;
 };
 
 struct mk_scan_grad {

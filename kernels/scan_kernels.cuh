@@ -132,8 +132,13 @@ __device__ __forceinline__ void put_grad16(T *p, __nv_bfloat16 *p16, size_t i, f
         put_grad(p, i, v, set);
 }
 
-template <typename T> struct scan_args {
-    const T *u, *delta, *z, *Bm, *Cm, *dout;
+/* T: the type of delta, B, C (and dout); TU: that of u and z (bf16 in the bf16 mode's
+ * forward and backward of the model, whose u and xz are bf16, with fp32 delta, B and C) */
+template <typename T, typename TU = T> struct scan_args {
+    const TU *u;
+    const T *delta;
+    const TU *z;
+    const T *Bm, *Cm, *dout;
     const float *delta_bias, *A_log, *Dskip;
     const uint8_t *reset;
     int B, L, E, N, ld_bc, ld_z;
@@ -176,9 +181,10 @@ __device__ __forceinline__ float lane_sum(float v, int TPC)
 
 /* Stage rows t0..t0+nt-1 of B and C (and the reset flags) into shared memory, padded to
  * npad states with zeros: sB[t * npad + n]. */
-template <typename T>
-__device__ __forceinline__ void stage_bc(float *sB, float *sC, uint8_t *sR, const scan_args<T> &a,
-                                         int b, int t0, int nt, int ntile, int npad)
+template <typename T, typename TU>
+__device__ __forceinline__ void stage_bc(float *sB, float *sC, uint8_t *sR,
+                                         const scan_args<T, TU> &a, int b, int t0, int nt,
+                                         int ntile, int npad)
 {
     for (int i = threadIdx.x; i < ntile * npad; i += SCAN_THREADS) {
         int t = i / npad, n = i % npad;
@@ -218,8 +224,8 @@ __device__ __forceinline__ void load_A2(float A2[NS], const float *A_log, int e,
 template <typename T> struct scan_pf {
     float u[2], x[2], dy[2], z[2];
 };
-template <typename T>
-__device__ __forceinline__ void scan_pf_load(scan_pf<T> &f, int slot, const scan_args<T> &a,
+template <typename T, typename TU>
+__device__ __forceinline__ void scan_pf_load(scan_pf<T> &f, int slot, const scan_args<T, TU> &a,
                                              const scan_lane &p, int t, float bias, bool dy,
                                              bool z)
 {
@@ -231,10 +237,11 @@ __device__ __forceinline__ void scan_pf_load(scan_pf<T> &f, int slot, const scan
     f.z[slot] = z && a.z ? ldf(a.z, row * a.ld_z + p.e) : 0.0f;
 }
 /* take step t's inputs (slot 0) and load step t + 2's */
-template <typename T>
+template <typename T, typename TU>
 __device__ __forceinline__ void scan_pf_next(scan_pf<T> &f, float &u, float &x, float &dy,
-                                             float &z, const scan_args<T> &a, const scan_lane &p,
-                                             int t, float bias, bool wdy, bool wz)
+                                             float &z, const scan_args<T, TU> &a,
+                                             const scan_lane &p, int t, float bias, bool wdy,
+                                             bool wz)
 {
     u = f.u[0], x = f.x[0], dy = f.dy[0], z = f.z[0];
     f.u[0] = f.u[1], f.x[0] = f.x[1], f.dy[0] = f.dy[1], f.z[0] = f.z[1];
@@ -242,7 +249,8 @@ __device__ __forceinline__ void scan_pf_next(scan_pf<T> &f, float &u, float &x, 
 }
 
 /* Pass 1: per chunk lane, S (and for the backward Sr) and sum dt (-1 when the chunk resets). */
-template <typename T, int NS, bool BWD> __global__ void scan_summary_kernel(scan_args<T> a)
+template <typename T, typename TU, int NS, bool BWD>
+__global__ void scan_summary_kernel(scan_args<T, TU> a)
 {
     extern __shared__ float smem[];
     int npad = a.TPC * NS;
@@ -316,8 +324,8 @@ template <typename T, int NS, bool BWD> __global__ void scan_summary_kernel(scan
  * k_in of each chunk (in place of Sr), and dstate0 += k_0. Loads are issued SCAN_P2 chunks
  * ahead of the serial chain. */
 #define SCAN_P2 16
-template <typename T>
-__global__ void scan_carry_kernel(scan_args<T> a, const float *state0, float *state_out,
+template <typename T, typename TU>
+__global__ void scan_carry_kernel(scan_args<T, TU> a, const float *state0, float *state_out,
                                   float *dstate0)
 {
     size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x, EN = (size_t)a.E * a.N;
@@ -382,7 +390,8 @@ __device__ __forceinline__ void load_carry(float v[NS], const float *X, const sc
 }
 
 /* Pass 3 forward: rescan each chunk from h_in; out = (C.h + D u) SiLU(z). */
-template <typename T, int NS> __global__ void scan_out_kernel(T *out, scan_args<T> a)
+template <typename T, typename TU, int NS>
+__global__ void scan_out_kernel(T *out, scan_args<T, TU> a)
 {
     extern __shared__ float smem[];
     int npad = a.TPC * NS;
@@ -432,9 +441,9 @@ template <typename T, int NS> __global__ void scan_out_kernel(T *out, scan_args<
 /* The per-step inputs of steps s0..s0+SUB-1 of this lane's chunk, loaded together ahead of
  * use (steps past nt read as 0, which the callers treat as identity steps): u, delta + bias,
  * and for the adjoint dout and z (dy, z may be NULL: not wanted). */
-template <typename T>
+template <typename T, typename TU>
 __device__ __forceinline__ void scan_steps(float *su, float *sx, float *sdy, float *sz,
-                                           const scan_args<T> &a, const scan_lane &p, int s0,
+                                           const scan_args<T, TU> &a, const scan_lane &p, int s0,
                                            int nt, float bias)
 {
 #pragma unroll
@@ -460,8 +469,9 @@ template <typename T> struct scan_grads {
     float *pdA, *pdD, *pdb; /* [B*nch, E*N], [B*nch, E], [B*nch, E] */
 };
 
-template <typename T, int NS>
-__global__ void __launch_bounds__(SCAN_THREADS) scan_bwd_kernel(scan_args<T> a, scan_grads<T> gr)
+template <typename T, typename TU, int NS>
+__global__ void __launch_bounds__(SCAN_THREADS)
+    scan_bwd_kernel(scan_args<T, TU> a, scan_grads<T> gr)
 {
     extern __shared__ float smem[];
     const int npad = a.TPC * NS, chb = SCAN_THREADS / a.TPC, rw = SCAN_SUB * npad + 1;
@@ -636,8 +646,8 @@ __device__ __forceinline__ void scan_bfly16(float (&v)[16], int lane)
     v[0] += __shfl_xor_sync(0xffffffffu, v[0], 1);
 }
 
-template <typename T>
-__device__ __forceinline__ void scan_ld_step(const scan_args<T> &a, const scan_lane &p, int s,
+template <typename T, typename TU>
+__device__ __forceinline__ void scan_ld_step(const scan_args<T, TU> &a, const scan_lane &p, int s,
                                              int nt, float bias, float &u, float &x)
 {
     bool ok = s < nt;
@@ -647,8 +657,9 @@ __device__ __forceinline__ void scan_ld_step(const scan_args<T> &a, const scan_l
     x = ok ? xx : -1e30f; /* softplus -> 0: identity step */
 }
 
-template <typename T, int MINB>
-__global__ void __launch_bounds__(SCAN_THREADS, MINB) scan_bwd16_kernel(scan_args<T> a, scan_grads<T> gr)
+template <typename T, typename TU, int MINB>
+__global__ void __launch_bounds__(SCAN_THREADS, MINB)
+    scan_bwd16_kernel(scan_args<T, TU> a, scan_grads<T> gr)
 {
     constexpr int TC = SCAN_B16_TC, SUB = SCAN_B16_SUB, NS = 16, NW = SCAN_THREADS / 32;
     static_assert(SUB * 32 == SCAN_THREADS, "one dB/dC output per thread per sub-block");
@@ -864,7 +875,8 @@ static inline int scan_fwd_chunk(int B, int L, int E, int TPC)
     return tc;
 }
 
-template <typename T, int NS> static void scan_fwd_ns(T *out, float *state, scan_args<T> a)
+template <typename T, typename TU, int NS>
+static void scan_fwd_ns(T *out, float *state, scan_args<T, TU> a)
 {
     cudaStream_t st = mk_cuda_stream();
     a.TPC = scan_tpc(a.N, NS);
@@ -880,12 +892,12 @@ template <typename T, int NS> static void scan_fwd_ns(T *out, float *state, scan
     int chb = SCAN_THREADS / a.TPC;
     dim3 grid(a.nch, (a.E + chb - 1) / chb, a.B);
     size_t sm = 2 * SCAN_TT * a.TPC * NS * sizeof(float) + SCAN_TT;
-    scan_summary_kernel<T, NS, false><<<grid, SCAN_THREADS, sm, st>>>(a);
+    scan_summary_kernel<T, TU, NS, false><<<grid, SCAN_THREADS, sm, st>>>(a);
     MK_LAUNCH_CHECK();
     size_t ben = (size_t)a.B * a.E * a.N;
-    scan_carry_kernel<T><<<mk_cuda_blocks(ben, 128), 128, 0, st>>>(a, state, state, NULL);
+    scan_carry_kernel<T, TU><<<mk_cuda_blocks(ben, 128), 128, 0, st>>>(a, state, state, NULL);
     MK_LAUNCH_CHECK();
-    scan_out_kernel<T, NS><<<grid, SCAN_THREADS, sm, st>>>(out, a);
+    scan_out_kernel<T, TU, NS><<<grid, SCAN_THREADS, sm, st>>>(out, a);
     MK_LAUNCH_CHECK();
     mk_cuda_scratch_free(scr);
 }
@@ -900,8 +912,8 @@ template <typename T, int NS> static void scan_fwd_ns(T *out, float *state, scan
  * With W_dt, the group first takes delta = x_dt . W_dt[e] (lane j: r = j, j + G, ...; shuffle
  * sum), so dt_proj is no kernel of its own. exp, softplus and SiLU are the scan's fast forms
  * (scan_ex2: 2 ulp), as in the chunked kernels. */
-template <typename T, int RB>
-__global__ void scan_step_kernel(T *out, float *state, scan_args<T> a, int G)
+template <typename T, typename TU, int RB>
+__global__ void scan_step_kernel(T *out, float *state, scan_args<T, TU> a, int G)
 {
     size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
     const int j = (int)(i & (G - 1));
@@ -971,9 +983,9 @@ __global__ void scan_step_kernel(T *out, float *state, scan_args<T> a, int G)
  *   h_n = exp(dt A_n) h_n + dt u B_n,  y = sum_n C_n h_n,  out = (y + D u) SiLU(z)
  * (y summed in the order n = 0..15 here, as a tree there). */
 #define SCAN_STEP_ROW_THREADS 128
-template <typename T>
+template <typename T, typename TU>
 __global__ void __launch_bounds__(SCAN_STEP_ROW_THREADS)
-    scan_step_row_kernel(T *out, float *state, scan_args<T> a, bool vec, bool stage)
+    scan_step_row_kernel(T *out, float *state, scan_args<T, TU> a, bool vec, bool stage)
 {
     constexpr int N = 16;
     const int e = blockIdx.x * SCAN_STEP_ROW_THREADS + threadIdx.x, b = blockIdx.y;
@@ -1065,7 +1077,8 @@ static inline int scan_step_lanes(int N)
     return G;
 }
 
-template <typename T> static void scan_fwd_launch(T *out, float *state, const scan_args<T> &a)
+template <typename T, typename TU>
+static void scan_fwd_launch(T *out, float *state, const scan_args<T, TU> &a)
 {
     if ((size_t)a.B * a.L * a.E == 0)
         return;
@@ -1093,7 +1106,7 @@ template <typename T> static void scan_fwd_launch(T *out, float *state, const sc
             dim3 grid((a.E + SCAN_STEP_ROW_THREADS - 1) / SCAN_STEP_ROW_THREADS, a.B);
             const size_t smem = a.W_dt ? (SCAN_STEP_ROW_THREADS * (a.R + 1) + a.R) * 4 : 0;
             const bool stage = a.W_dt && smem <= 48 * 1024;
-            scan_step_row_kernel<T><<<grid, SCAN_STEP_ROW_THREADS, stage ? smem : 0,
+            scan_step_row_kernel<T, TU><<<grid, SCAN_STEP_ROW_THREADS, stage ? smem : 0,
                                       mk_cuda_stream()>>>(out, state, a, vec, stage);
             MK_LAUNCH_CHECK();
             return;
@@ -1107,22 +1120,22 @@ template <typename T> static void scan_fwd_launch(T *out, float *state, const sc
         const unsigned blocks = (unsigned)((threads + 127) / 128);
         cudaStream_t st = mk_cuda_stream();
         if (RB == 8)
-            scan_step_kernel<T, 8><<<blocks, 128, 0, st>>>(out, state, a, G);
+            scan_step_kernel<T, TU, 8><<<blocks, 128, 0, st>>>(out, state, a, G);
         else if (RB == 4)
-            scan_step_kernel<T, 4><<<blocks, 128, 0, st>>>(out, state, a, G);
+            scan_step_kernel<T, TU, 4><<<blocks, 128, 0, st>>>(out, state, a, G);
         else if (RB == 2)
-            scan_step_kernel<T, 2><<<blocks, 128, 0, st>>>(out, state, a, G);
+            scan_step_kernel<T, TU, 2><<<blocks, 128, 0, st>>>(out, state, a, G);
         else
-            scan_step_kernel<T, 1><<<blocks, 128, 0, st>>>(out, state, a, G);
+            scan_step_kernel<T, TU, 1><<<blocks, 128, 0, st>>>(out, state, a, G);
         MK_LAUNCH_CHECK();
         return;
     }
     if (!scan_check_n(a.N, a.N <= 4 ? 4 : 16))
         return;
     if (a.N <= 4)
-        scan_fwd_ns<T, 4>(out, state, a);
+        scan_fwd_ns<T, TU, 4>(out, state, a);
     else
-        scan_fwd_ns<T, 16>(out, state, a);
+        scan_fwd_ns<T, TU, 16>(out, state, a);
 }
 
 /* Backward: N <= 16: one lane per channel, chunks of SCAN_B16_TC (scan_bwd16_kernel); larger N:
@@ -1130,11 +1143,11 @@ template <typename T> static void scan_fwd_launch(T *out, float *state, const sc
  * dstate0 are fp32 (NULL: not wanted); du, ddelta, dz in T. All accumulate, except du, ddelta
  * and dz with `set` (MK_GRAD_SET); ddelta16 / dz16 (or NULL): ddelta / dz set in bf16 there
  * instead. */
-template <typename T>
+template <typename T, typename TU>
 static void scan_bwd_launch(T *du, T *ddelta, T *dz, bool set, __nv_bfloat16 *ddelta16,
                             __nv_bfloat16 *dz16, float *dB, float *dC, float *dA_log,
                             float *dD, float *ddelta_bias, float *dstate0, const T *dout,
-                            const float *state0, scan_args<T> a)
+                            const float *state0, scan_args<T, TU> a)
 {
     const bool one = a.N <= 16; /* one lane per channel (scan_bwd16_kernel) */
     const int NS = one ? 16 : 4;
@@ -1168,11 +1181,11 @@ static void scan_bwd_launch(T *du, T *ddelta, T *dz, bool set, __nv_bfloat16 *dd
     dim3 grid(a.nch, nblk, a.B);
     size_t sm1 = 2 * SCAN_TT * npad * sizeof(float) + SCAN_TT;
     if (one)
-        scan_summary_kernel<T, 16, true><<<grid, SCAN_THREADS, sm1, st>>>(a);
+        scan_summary_kernel<T, TU, 16, true><<<grid, SCAN_THREADS, sm1, st>>>(a);
     else
-        scan_summary_kernel<T, 4, true><<<grid, SCAN_THREADS, sm1, st>>>(a);
+        scan_summary_kernel<T, TU, 4, true><<<grid, SCAN_THREADS, sm1, st>>>(a);
     MK_LAUNCH_CHECK();
-    scan_carry_kernel<T><<<mk_cuda_blocks((size_t)a.B * EN, 128), 128, 0, st>>>(
+    scan_carry_kernel<T, TU><<<mk_cuda_blocks((size_t)a.B * EN, 128), 128, 0, st>>>(
         a, state0, NULL, dstate0);
     MK_LAUNCH_CHECK();
     if (one) {
@@ -1188,21 +1201,21 @@ static void scan_bwd_launch(T *du, T *ddelta, T *dz, bool set, __nv_bfloat16 *dd
         }
         int minb = minb_env == 2 || minb_env == 3 ? minb_env : sizeof(T) == 4 ? 2 : 3;
         if (minb == 2) {
-            MK_CK(cudaFuncSetAttribute(scan_bwd16_kernel<T, 2>,
+            MK_CK(cudaFuncSetAttribute(scan_bwd16_kernel<T, TU, 2>,
                                        cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sm3));
-            scan_bwd16_kernel<T, 2><<<grid, SCAN_THREADS, sm3, st>>>(a, gr);
+            scan_bwd16_kernel<T, TU, 2><<<grid, SCAN_THREADS, sm3, st>>>(a, gr);
         } else {
-            MK_CK(cudaFuncSetAttribute(scan_bwd16_kernel<T, 3>,
+            MK_CK(cudaFuncSetAttribute(scan_bwd16_kernel<T, TU, 3>,
                                        cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sm3));
-            scan_bwd16_kernel<T, 3><<<grid, SCAN_THREADS, sm3, st>>>(a, gr);
+            scan_bwd16_kernel<T, TU, 3><<<grid, SCAN_THREADS, sm3, st>>>(a, gr);
         }
     } else {
         int rw = SCAN_SUB * npad + 1;
         size_t sm3 = (2 * SCAN_BWD_TC * npad + (SCAN_BWD_TC / SCAN_SUB) * 4 * SCAN_THREADS +
                       2 * chb * rw) * sizeof(float) + SCAN_BWD_TC;
-        MK_CK(cudaFuncSetAttribute(scan_bwd_kernel<T, 4>,
+        MK_CK(cudaFuncSetAttribute(scan_bwd_kernel<T, TU, 4>,
                                    cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sm3));
-        scan_bwd_kernel<T, 4><<<grid, SCAN_THREADS, sm3, st>>>(a, gr);
+        scan_bwd_kernel<T, TU, 4><<<grid, SCAN_THREADS, sm3, st>>>(a, gr);
     }
     MK_LAUNCH_CHECK();
     int rows = a.B * a.nch;

@@ -25,6 +25,25 @@
 #define SCAN_GROUPS 16 /* channel groups of the backward */
 #define SCAN_COST 8    /* work of one (t, e, n) step in MK_PAR_MIN's units (an exp and ~10 flops) */
 
+/* u and z at element i, from their bf16 versions when given (scan.h) */
+static inline mk_real scan_u(const struct mk_scan_in *in, size_t i)
+{
+    return in->u16 ? mk_bf16_to_f32(in->u16[i]) : in->u[i];
+}
+static inline mk_real scan_z(const struct mk_scan_in *in, size_t i)
+{
+    return in->z16 ? mk_bf16_to_f32(in->z16[i]) : in->z[i];
+}
+/* n consecutive values from f + i, or from their bf16 versions h + i when h is given */
+static inline void scan_run(mk_real *dst, const mk_real *f, const uint16_t *h, size_t i, int n)
+{
+    if (h)
+        for (int k = 0; k < n; k++)
+            dst[k] = mk_bf16_to_f32(h[i + k]);
+    else
+        memcpy(dst, f + i, (size_t)n * sizeof *dst);
+}
+
 /* A[n] = -exp(A_log[n]) */
 static inline void scan_A(mk_real *A, const mk_real *A_log, int N)
 {
@@ -51,7 +70,7 @@ static MK_HOT void scan_fwd_task(mk_real *out, mk_real *state, const struct mk_s
 {
     const int L = in->L, E = in->E, N = in->N;
     mk_real *st = state ? state + ((size_t)b * E + e0) * N : NULL;
-    mk_real dt[SCAN_EB], y[SCAN_EB];
+    mk_real dt[SCAN_EB], y[SCAN_EB], u[SCAN_EB], z[SCAN_EB];
     for (int i = 0; i < ne; i++)
         scan_A(A + (size_t)i * N, in->A_log + (size_t)(e0 + i) * N, N);
     if (st)
@@ -63,7 +82,8 @@ static MK_HOT void scan_fwd_task(mk_real *out, mk_real *state, const struct mk_s
         if (in->reset && in->reset[row])
             memset(h, 0, (size_t)ne * N * sizeof *h);
         const mk_real *Bt = in->Bm + row * in->ld_bc, *Ct = in->Cm + row * in->ld_bc;
-        const mk_real *u = in->u + row * E + e0, *dbias = in->delta_bias + e0;
+        const mk_real *dbias = in->delta_bias + e0;
+        scan_run(u, in->u, in->u16, row * E + e0, ne);
         const mk_real *Dskip = in->Dskip + e0;
         if (in->W_dt) { /* dt_proj here (the decoding step): delta = x_dt . W_dt[e] */
             const mk_real *x = in->x_dt + row * in->ld_bc;
@@ -93,8 +113,8 @@ static MK_HOT void scan_fwd_task(mk_real *out, mk_real *state, const struct mk_s
                 acc[0] += fwd_step(hi, Ai, Bt, Ct, dti, dtu, n);
             y[i] = mk_lanes_sum(acc) + Dskip[i] * u[i];
         }
-        if (in->z) {
-            const mk_real *z = in->z + row * in->ld_z + e0;
+        if (in->z || in->z16) {
+            scan_run(z, in->z, in->z16, row * in->ld_z + e0, ne);
 #pragma omp simd
             for (int i = 0; i < ne; i++)
                 y[i] *= z[i] * mk_sigmoid(z[i]);
@@ -208,7 +228,7 @@ static MK_HOT void scan_bwd_group(const struct mk_scan_grad *g, const mk_real *d
             if (in->reset && in->reset[row])
                 hp = zero;
             const mk_real *Bt = in->Bm + row * in->ld_bc, *Ct = in->Cm + row * in->ld_bc;
-            mk_real u = in->u[row * E + e], dt = dts[t], dtu = dt * u;
+            mk_real u = scan_u(in, row * E + e), dt = dts[t], dtu = dt * u;
             mk_real *a = as + (size_t)t * N, *h = hs + (size_t)t * N, acc[MK_LANES] = {0};
             int n = 0;
             for (; n + MK_LANES <= N; n += MK_LANES)
@@ -228,9 +248,9 @@ static MK_HOT void scan_bwd_group(const struct mk_scan_grad *g, const mk_real *d
             size_t row = (size_t)b * L + t;
             int rst = in->reset && in->reset[row];
             const mk_real *h = hs + (size_t)t * N;
-            mk_real u = in->u[row * E + e], dt = dts[t], dy = dout[row * E + e], gv = dy;
-            if (in->z) {
-                mk_real zv = in->z[row * in->ld_z + e], s = mk_sigmoid(zv);
+            mk_real u = scan_u(in, row * E + e), dt = dts[t], dy = dout[row * E + e], gv = dy;
+            if (in->z || in->z16) {
+                mk_real zv = scan_z(in, row * in->ld_z + e), s = mk_sigmoid(zv);
                 gv = dy * zv * s;
                 const mk_real dzv = dy * ys[t] * s * (1 + zv * (1 - s));
                 if (g->dz16)

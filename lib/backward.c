@@ -25,21 +25,23 @@ static void mixer_backward(struct mk_model *m, int l)
     const int X = R + 2 * N;
     const uint8_t *reset = m->fwd_has_reset ? a->reset : NULL;
 
-    /* with bf16 operands (m->bf16_operands), the forward left normed and y in bf16 and
+    /* with bf16 operands (m->bf16_operands), the forward left normed, xz and y in bf16 and
      * backward writes dxz and ddelta, which only feed products, in bf16 too, each in the
-     * memory of its fp32 buffer; u keeps its bf16 copy in acts.u16 */
+     * memory of its fp32 buffer; u exists in bf16 only (acts.u16) */
     const int h = m->fwd_operands16;
     uint16_t *normed16 = h ? (uint16_t *)s->normed : NULL, *y16 = h ? (uint16_t *)s->y : NULL;
-    uint16_t *u16 = h ? a->u16 : NULL;
+    uint16_t *u16 = h ? a->u16 : NULL, *xz16 = h ? (uint16_t *)s->xz : NULL;
+    const float *u = h ? NULL : s->u, *xz = h ? NULL : s->xz;
     /* u and delta are shared by the layers (see model.c): recompute this layer's */
-    ops->conv1d_fwd(s->u, NULL, s->xz, 2 * E, lp->conv_w, lp->conv_b, reset, B, L, E, K, u16);
-    ops->linear_fwd(s->delta, s->xdbl, X, lp->dt_proj_w, NULL, T, R, E, NULL);
+    ops->conv1d_fwd(h ? NULL : s->u, NULL, xz, 2 * E, lp->conv_w, lp->conv_b, reset, B, L, E, K,
+                    u16, xz16);
+    ops->linear_fwd(s->delta, s->xdbl, X, lp->dt_proj_w, NULL, T, R, E, NULL, NULL);
     ops->zero(a->dxdbl, T * X * sizeof(float));
 
     /* the mixer's output gradient is the residual gradient dr_{l+1} */
     ops->linear_bwd(a->dy, E, lg->out_proj_w, lg->out_proj_b, a->dresid, h ? NULL : s->y, E,
                     lp->out_proj_w, T, E, D, MK_GRAD_SET, NULL, y16);
-    struct mk_scan_in in = mk_scan_inputs(c, lp, s, reset, B, L);
+    struct mk_scan_in in = mk_scan_inputs(c, lp, s, reset, B, L, u16);
     /* dxz [T, 2E] (conv1d's dx, then the scan's dz) and ddelta [T, E], fp32 or bf16 */
     float *dxz = h ? NULL : a->dxz, *ddelta = h ? NULL : a->ddelta;
     uint16_t *dxz16 = h ? (uint16_t *)a->dxz : NULL, *ddelta16 = h ? (uint16_t *)a->ddelta : NULL;
@@ -52,10 +54,10 @@ static void mixer_backward(struct mk_model *m, int l)
     ops->scan_bwd(&g, a->dy, NULL, &in);
     ops->linear_bwd(a->dxdbl, X, lg->dt_proj_w, NULL, ddelta, s->xdbl, X, lp->dt_proj_w, T, R,
                     E, MK_GRAD_ADD, ddelta16, NULL);
-    ops->linear_bwd(a->du, E, lg->x_proj_w, NULL, a->dxdbl, s->u, E, lp->x_proj_w, T, E, X,
+    ops->linear_bwd(a->du, E, lg->x_proj_w, NULL, a->dxdbl, u, E, lp->x_proj_w, T, E, X,
                     MK_GRAD_ADD, NULL, u16);
-    ops->conv1d_bwd(dxz, 2 * E, lg->conv_w, lg->conv_b, a->du, NULL, s->xz, 2 * E, lp->conv_w,
-                    lp->conv_b, reset, B, L, E, K, MK_GRAD_SET, dxz16); /* dxz's first half */
+    ops->conv1d_bwd(dxz, 2 * E, lg->conv_w, lg->conv_b, a->du, NULL, xz, 2 * E, lp->conv_w,
+                    lp->conv_b, reset, B, L, E, K, MK_GRAD_SET, dxz16, xz16); /* dxz's 1st half */
     ops->linear_bwd(a->dnormed, D, lg->in_proj_w, lg->in_proj_b, dxz, h ? NULL : s->normed, D,
                     lp->in_proj_w, T, D, 2 * E, MK_GRAD_SET, dxz16, normed16);
 }

@@ -36,26 +36,27 @@ static void mixer_forward(struct mk_model *m, int l, struct mk_layer_acts *a, fl
     float *conv_state = s ? s->conv + (size_t)l * B * E * (K - 1) : NULL;
     float *ssm_state = s ? s->ssm + (size_t)l * B * E * c->d_state : NULL;
 
-    /* with bf16 operands, normed and y hold bf16 (in their fp32 buffers) and u has a bf16 copy */
+    /* with bf16 operands, normed, xz (in_proj's output) and y hold bf16 (in their fp32
+     * buffers) and u exists in bf16 only (acts.u16) */
     const int h = operands16(m, s, B, L);
     uint16_t *normed16 = h ? (uint16_t *)a->normed : NULL, *y16 = h ? (uint16_t *)a->y : NULL;
-    uint16_t *u16 = h ? m->acts.u16 : NULL;
-    ops->linear_fwd(a->xz, h ? NULL : a->normed, D, lp->in_proj_w, lp->in_proj_b, T, D, 2 * E,
-                    normed16);
-    ops->conv1d_fwd(a->u, conv_state, a->xz, 2 * E, lp->conv_w, lp->conv_b, reset, B, L, E, K,
-                    u16);
-    ops->linear_fwd(a->xdbl, a->u, E, lp->x_proj_w, NULL, T, E, X, u16);
-    struct mk_scan_in in = mk_scan_inputs(c, lp, a, reset, B, L);
+    uint16_t *u16 = h ? m->acts.u16 : NULL, *xz16 = h ? (uint16_t *)a->xz : NULL;
+    ops->linear_fwd(h ? NULL : a->xz, h ? NULL : a->normed, D, lp->in_proj_w, lp->in_proj_b, T,
+                    D, 2 * E, normed16, xz16);
+    ops->conv1d_fwd(h ? NULL : a->u, conv_state, h ? NULL : a->xz, 2 * E, lp->conv_w, lp->conv_b,
+                    reset, B, L, E, K, u16, xz16);
+    ops->linear_fwd(a->xdbl, h ? NULL : a->u, E, lp->x_proj_w, NULL, T, E, X, u16, NULL);
+    struct mk_scan_in in = mk_scan_inputs(c, lp, a, reset, B, L, u16);
     in.out16 = y16;
     if (s && L == 1) { /* the step: dt_proj inside the scan, one kernel fewer (scan.h) */
         in.x_dt = a->xdbl;
         in.W_dt = lp->dt_proj_w;
         in.R = R;
     } else {
-        ops->linear_fwd(a->delta, a->xdbl, X, lp->dt_proj_w, NULL, T, R, E, NULL);
+        ops->linear_fwd(a->delta, a->xdbl, X, lp->dt_proj_w, NULL, T, R, E, NULL, NULL);
     }
     ops->scan_fwd(h ? NULL : a->y, ssm_state, &in);
-    ops->linear_fwd(out, h ? NULL : a->y, E, lp->out_proj_w, lp->out_proj_b, T, E, D, y16);
+    ops->linear_fwd(out, h ? NULL : a->y, E, lp->out_proj_w, lp->out_proj_b, T, E, D, y16, NULL);
 }
 
 static mk_status check_inputs(const struct mk_model *m, const int32_t *ids,
@@ -156,7 +157,7 @@ static mk_status forward(struct mk_model *m, const int32_t *ids, const uint8_t *
         st = mk_head_targets(m, targets, weights, T);
     if (st == MK_OK && logits) {
         ops->linear_fwd(a->logits, a->normed_f, c->d_model, m->p.head, NULL, T, c->d_model,
-                        c->vocab_size, NULL);
+                        c->vocab_size, NULL, NULL);
         st = ops->download(logits, a->logits, T * (size_t)c->vocab_size * sizeof(float));
     }
     if (st == MK_OK && targets && head_grad)
@@ -271,7 +272,7 @@ static mk_status step_graph(struct mk_model *m, struct mk_state *s, const int32_
         backbone_ops(m, NULL, B, 1, 0, s);
         if (need_head)
             ops->linear_fwd(a->logits, a->normed_f, c->d_model, m->p.head, NULL, (size_t)B,
-                            c->d_model, c->vocab_size, NULL);
+                            c->d_model, c->vocab_size, NULL, NULL);
         if (greedy)
             ops->argmax_rows(a->targets, a->logits, (size_t)B, c->vocab_size);
         if (ops->graph_end(&s->graph) != MK_OK) { /* kernel by kernel from now on */

@@ -42,7 +42,7 @@ void mk_head_chunks(struct mk_model *m, size_t T, int grad, int logits_ready)
         const size_t n = T - r0 < rows ? T - r0 : rows;
         if (!(logits_ready && n == T)) /* (a forward that returns them made all T rows) */
             ops->linear_fwd(a->logits, a->normed_f + r0 * D, (int)D, m->p.head, NULL, n, (int)D,
-                            c->vocab_size, NULL);
+                            c->vocab_size, NULL, NULL);
         ops->cross_entropy(a->losses + r0, grad && !d16 ? a->logits : NULL, a->logits,
                            a->targets + r0, m->fwd_weighted ? a->weights + r0 : NULL, n,
                            c->vocab_size,

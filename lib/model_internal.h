@@ -220,11 +220,14 @@ mk_status mk_model_backward_features(struct mk_model *m, const float *dfeatures)
 
 /* The scan's inputs for layer l, built the same way for forward and backward: u from the
  * conv, delta = dt_proj output, B and C as column views of x_proj's output (row stride
- * R + 2N), z as the second half of in_proj's output (row stride 2E). */
+ * R + 2N), z as the second half of in_proj's output (row stride 2E). With bf16 operands (u16
+ * given) u and z are read in bf16: u from u16, z from the bf16 copy of in_proj's output that
+ * the forward wrote in xz's memory. */
 static inline struct mk_scan_in mk_scan_inputs(const struct mk_config *cfg,
                                                const struct mk_layer_params *lp,
                                                const struct mk_layer_acts *a,
-                                               const uint8_t *reset, int B, int L)
+                                               const uint8_t *reset, int B, int L,
+                                               const uint16_t *u16)
 {
     const int R = cfg->dt_rank, N = cfg->d_state, E = cfg->d_inner;
     struct mk_scan_in in = {
@@ -232,6 +235,11 @@ static inline struct mk_scan_in mk_scan_inputs(const struct mk_config *cfg,
         .Bm = a->xdbl + R, .Cm = a->xdbl + R + N, .Dskip = lp->Dskip, .z = a->xz + E,
         .reset = reset, .B = B, .L = L, .E = E, .N = N, .ld_bc = R + 2 * N, .ld_z = 2 * E,
     };
+    if (u16) {
+        in.u = in.z = NULL;
+        in.u16 = u16;
+        in.z16 = (const uint16_t *)a->xz + E;
+    }
     return in;
 }
 

@@ -174,6 +174,21 @@ static void check_out(const char *what, const void *d16, const uint16_t *h16, co
  * one bf16 step (2^-8 of it) away: 4e-3. */
 static int grad16;
 
+/* With acts16 the ops read and write the bf16 mode's activations instead (grad_write.h):
+ * linear_fwd's out16 (out not written), conv1d's x16 (and out16 only), scan's u16 and z16;
+ * both sides read the same bf16 values. */
+static int acts16;
+
+/* bf16 copy of the rows x [rows, cols] (row stride ld), contiguous with row stride ld16 */
+static uint16_t *to16(const float *x, size_t rows, int cols, int ld, int ld16)
+{
+    uint16_t *h = calloc(rows * ld16 > 0 ? rows * ld16 : 1, sizeof *h);
+    for (size_t r = 0; r < rows; r++)
+        for (int c = 0; c < cols; c++)
+            h[r * ld16 + c] = mk_f32_to_bf16(x[r * ld + c]);
+    return h;
+}
+
 /* How the backward ops below write din / dx / du, ddelta, dz (grad_write.h). The buffers start
  * with the same random values on both sides, so a SET that read them would be off by O(1). */
 static enum mk_grad_write grad_mode = MK_GRAD_ADD;
@@ -208,8 +223,10 @@ static void test_linear(size_t M, int K, int N, int ld_in, int ld_din, int with_
         in16[i] = mk_f32_to_bf16(in[i / K * ld_in + i % K]);
     uint16_t *d_dout16 = dev(dout16, M * N * 2), *d_in16 = dev(in16, M * K * 2);
     const float *in_h = in16 ? NULL : in, *in_d = in16 ? NULL : d_in;
-    cpu->linear_fwd(out, in_h, ld_in, W, bias, M, K, N, in16);
-    gpu->linear_fwd(d_out, in_d, ld_in, d_W, d_bias, M, K, N, d_in16);
+    /* acts16: out written in bf16 only */
+    uint16_t *o16 = acts16 ? calloc(M * N, 2) : NULL, *d_o16 = dev(o16, M * N * 2);
+    cpu->linear_fwd(o16 ? NULL : out, in_h, ld_in, W, bias, M, K, N, in16, o16);
+    gpu->linear_fwd(o16 ? NULL : d_out, in_d, ld_in, d_W, d_bias, M, K, N, d_in16, d_o16);
     cpu->linear_bwd(din, ld_din, dW, db, dout16 ? NULL : dout, in_h, ld_in, W, M, K, N,
                     grad_mode, dout16, in16);
     gpu->linear_bwd(d_din, ld_din, d_dW, d_db, d_dout16 ? NULL : d_dout, in_d, ld_in, d_W, M, K,
@@ -219,7 +236,12 @@ static void test_linear(size_t M, int K, int N, int ld_in, int ld_din, int with_
         bail_out("set_gemm_precision: %s", mk_last_error());
     diag("linear M=%zu K=%d N=%d ld_in=%d ld_din=%d bias=%d gemm=%s din %s%s", M, K, N, ld_in,
          ld_din, with_bias, bf16 ? "bf16" : "fp32", mode_name(), grad16 ? ", in16, dout16" : "");
-    check("  out", cmp(d_out, out, M * N), tol);
+    if (o16) /* the products' own tolerance plus one bf16 step of the rounding */
+        check("  out16 (out in bf16 instead)", cmp16(d_o16, o16, M * N), tol + 4e-3);
+    else
+        check("  out", cmp(d_out, out, M * N), tol);
+    free(o16);
+    gpu->free(d_o16);
     check("  din", cmp(d_din, din, M * ld_din), tol);
     free(dout16), free(in16);
     gpu->free(d_dout16), gpu->free(d_in16);
@@ -253,20 +275,28 @@ static void test_conv1d(int B, int L, int E, int K, int with_state, int rst)
     float *d_dout = dev(dout, n * 4), *d_dx = dev(dx, nx * 4);
     float *d_dw = dev(dw, (size_t)E * K * 4), *d_db = dev(db, E * 4);
     uint8_t *d_reset = dev(reset, (size_t)B * L);
-    uint16_t *o16 = grad16 ? calloc(n, 2) : NULL, *d_o16 = dev(o16, n * 2);
-    cpu->conv1d_fwd(out, st, x, ld, w, bias, reset, B, L, E, K, o16);
-    gpu->conv1d_fwd(d_out, d_st, d_x, ld, d_w, d_bias, d_reset, B, L, E, K, d_o16);
+    uint16_t *o16 = grad16 || acts16 ? calloc(n, 2) : NULL, *d_o16 = dev(o16, n * 2);
+    /* acts16: x read in bf16 (both sides the same values), out written in bf16 only */
+    uint16_t *x16 = acts16 ? to16(x, (size_t)B * L, ld, ld, ld) : NULL, *d_x16 = dev(x16, nx * 2);
+    const float *xh = x16 ? NULL : x, *xd = x16 ? NULL : d_x;
+    cpu->conv1d_fwd(acts16 ? NULL : out, st, xh, ld, w, bias, reset, B, L, E, K, o16, x16);
+    gpu->conv1d_fwd(acts16 ? NULL : d_out, d_st, xd, ld, d_w, d_bias, d_reset, B, L, E, K, d_o16,
+                    d_x16);
     uint16_t *dx16 = grad16 ? calloc(nx, sizeof *dx16) : NULL, *d_dx16 = dev(dx16, nx * 2);
-    cpu->conv1d_bwd(dx16 ? NULL : dx, ld, dw, db, dout, st0, x, ld, w, bias, reset, B, L, E, K,
-                    grad_mode, dx16);
-    gpu->conv1d_bwd(dx16 ? NULL : d_dx, ld, d_dw, d_db, d_dout, d_st0, d_x, ld, d_w, d_bias,
-                    d_reset, B, L, E, K, grad_mode, d_dx16);
+    cpu->conv1d_bwd(dx16 ? NULL : dx, ld, dw, db, dout, st0, xh, ld, w, bias, reset, B, L, E, K,
+                    grad_mode, dx16, x16);
+    gpu->conv1d_bwd(dx16 ? NULL : d_dx, ld, d_dw, d_db, d_dout, d_st0, xd, ld, d_w, d_bias,
+                    d_reset, B, L, E, K, grad_mode, d_dx16, d_x16);
     synced("conv1d");
-    diag("conv1d B=%d L=%d E=%d K=%d state=%d reset=%d dx %s", B, L, E, K, with_state, rst,
-         dx16 ? "bf16" : mode_name());
-    check("  out", cmp(d_out, out, n), 1e-5); /* K-term sums, fp32 */
+    diag("conv1d B=%d L=%d E=%d K=%d state=%d reset=%d dx %s%s", B, L, E, K, with_state, rst,
+         dx16 ? "bf16" : mode_name(), x16 ? ", x in bf16, out in bf16 only" : "");
+    free(x16);
+    gpu->free(d_x16);
+    if (!acts16)
+        check("  out", cmp(d_out, out, n), 1e-5); /* K-term sums, fp32 */
     if (o16)
-        check("  out16 (out also in bf16)", cmp16(d_o16, o16, n), 4e-3);
+        check(acts16 ? "  out16 (out in bf16 only)" : "  out16 (out also in bf16)",
+              cmp16(d_o16, o16, n), 4e-3);
     free(o16);
     gpu->free(d_o16);
     if (with_state)
@@ -315,9 +345,9 @@ static void test_scan(int B, int L, int E, int N, int with_z, int with_state, in
     float *d_ds0 = dev(ds0, ns * 4);
 
     struct mk_scan_in in = {u, delta, db_, Alog, xbc + R, xbc + R + N, Dsk, z, reset,
-                            B, L, E, N, ldbc, ldz, NULL, NULL, 0, NULL};
+                            B, L, E, N, ldbc, ldz, NULL, NULL, 0, NULL, NULL, NULL};
     struct mk_scan_in din = {d_u, d_delta, d_db, d_Alog, d_xbc + R, d_xbc + R + N, d_Dsk, d_z,
-                             d_reset, B, L, E, N, ldbc, ldz, NULL, NULL, 0, NULL};
+                             d_reset, B, L, E, N, ldbc, ldz, NULL, NULL, 0, NULL, NULL, NULL};
     uint16_t *dd16 = grad16 ? calloc(n, 2) : NULL, *dz16 = grad16 && z ? calloc(nz, 2) : NULL;
     uint16_t *d_dd16 = dev(dd16, n * 2), *d_dz16 = dev(dz16, nz * 2);
     struct mk_scan_grad g = {du,  dd16 ? NULL : ddl, ddb, dAl, dBC + R, dBC + R + N, dD,
@@ -326,14 +356,28 @@ static void test_scan(int B, int L, int E, int N, int with_z, int with_state, in
                               d_dD, dz16 ? NULL : d_dz, d_ds0, grad_mode, d_dd16, d_dz16};
     uint16_t *o16 = grad16 ? calloc(n, 2) : NULL, *d_o16 = dev(o16, n * 2);
     in.out16 = o16, din.out16 = d_o16; /* out in bf16 instead */
+    /* acts16: u and z read in bf16 (both sides the same values) */
+    uint16_t *u16 = acts16 ? to16(u, n, 1, 1, 1) : NULL, *d_u16 = dev(u16, n * 2);
+    uint16_t *z16 = acts16 && z ? to16(z, nz, 1, 1, 1) : NULL, *d_z16 = dev(z16, nz * 2);
+    if (u16) {
+        in.u = din.u = NULL;
+        in.u16 = u16, din.u16 = d_u16;
+    }
+    if (z16) {
+        in.z = din.z = NULL;
+        in.z16 = z16, din.z16 = d_z16;
+    }
     cpu->scan_fwd(o16 ? NULL : out, st, &in);
     gpu->scan_fwd(o16 ? NULL : d_out, d_st, &din);
     in.out16 = din.out16 = NULL;
     cpu->scan_bwd(&g, dout, st0, &in);
     gpu->scan_bwd(&dg, d_dout, d_st0, &din);
     synced("scan");
-    diag("scan B=%d L=%d E=%d N=%d z=%d state=%d reset=%d du/ddelta/dz %s%s", B, L, E, N, with_z,
-         with_state, rst, mode_name(), grad16 ? ", ddelta and dz in bf16" : "");
+    free(u16), free(z16);
+    gpu->free(d_u16), gpu->free(d_z16);
+    diag("scan B=%d L=%d E=%d N=%d z=%d state=%d reset=%d%s du/ddelta/dz %s%s", B, L, E, N, with_z,
+         with_state, rst, acts16 ? " u, z in bf16" : "", mode_name(),
+         grad16 ? ", ddelta and dz in bf16" : "");
     /* fp32 recurrences over L steps in a different association (chunked): relative 1e-4 */
     check_out("out", d_o16, o16, d_out, out, n, 1e-4);
     free(o16);
@@ -378,11 +422,11 @@ static void test_scan_step_dt(int B, int E, int N, int R)
     float *d_W = dev(W, (size_t)E * R * 4), *d_z = dev(z, (size_t)B * ldz * 4);
     float *d_Alog = dev(Alog, (size_t)E * N * 4), *d_db = dev(db_, E * 4);
     float *d_Dsk = dev(Dsk, E * 4), *d_st = dev(st, ns * 4), *d_out = dev(out, n * 4);
-    cpu->linear_fwd(delta, xbc, ldbc, W, NULL, (size_t)B, R, E, NULL);
+    cpu->linear_fwd(delta, xbc, ldbc, W, NULL, (size_t)B, R, E, NULL, NULL);
     struct mk_scan_in in = {u, delta, db_, Alog, xbc + R, xbc + R + N, Dsk, z, NULL,
-                            B, 1, E, N, ldbc, ldz, NULL, NULL, 0, NULL};
+                            B, 1, E, N, ldbc, ldz, NULL, NULL, 0, NULL, NULL, NULL};
     struct mk_scan_in din = {d_u, NULL, d_db, d_Alog, d_xbc + R, d_xbc + R + N, d_Dsk, d_z, NULL,
-                             B, 1, E, N, ldbc, ldz, d_xbc, d_W, R, NULL};
+                             B, 1, E, N, ldbc, ldz, d_xbc, d_W, R, NULL, NULL, NULL};
     cpu->scan_fwd(out, st, &in);
     gpu->scan_fwd(d_out, d_st, &din);
     synced("scan step with dt_proj");
@@ -593,6 +637,19 @@ int main(void)
     test_cross_entropy(9, 50280, 0);
     test_cross_entropy(5, 1000, 1);
     test_cross_entropy(7, 1001, 1);
+    /* ... and the activations too: in_proj's output, the conv's input and output, the scan's
+     * u and z in bf16 (linear_fwd out16, conv1d x16, scan u16 / z16) */
+    acts16 = 1;
+    test_linear(300, 768, 1536, 768, 768, 0, 1); /* bf16 products into a bf16 output */
+    test_linear(300, 768, 1536, 768, 768, 1, 1); /* with a bias */
+    test_linear(5, 48, 80, 48, 48, 0, 0);        /* fp32 mode, a decoding step's rows */
+    test_conv1d(2, 300, 70, 4, 1, 13);
+    test_conv1d(3, 1, 40, 4, 1, 0); /* the decoding step's conv */
+    test_scan(2, 37, 96, 16, 1, 1, 7);
+    test_scan(4, 1000, 200, 16, 1, 1, 300);
+    test_scan(64, 1, 96, 16, 1, 1, 0); /* the decoding step's rows */
+    test_scan(3, 1, 70, 5, 1, 1, 2);   /* ... and lane groups */
+    acts16 = 0;
     grad16 = 0;
     grad_mode = MK_GRAD_ADD;
     test_cross_entropy(9, 50280, 0);

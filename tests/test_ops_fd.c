@@ -221,7 +221,7 @@ struct lin_ctx {
 static double lin_f(void *p)
 {
     struct lin_ctx *c = p;
-    mk_refd_linear_fwd(c->out, c->in, c->ld_in, c->W, c->bias, c->M, c->K, c->N, NULL);
+    mk_refd_linear_fwd(c->out, c->in, c->ld_in, c->W, c->bias, c->M, c->K, c->N, NULL, NULL);
     return dot(c->wout, c->out, c->M * c->N);
 }
 
@@ -283,8 +283,8 @@ static void test_linear(size_t M, int K, int N, int ld_in, int ld_din, int with_
         double *o2 = xcalloc(M * N, sizeof *o2);
         for (size_t i = 0; i < M * (size_t)K; i++)
             xv[i] = mk_bf16_to_f32(x16[i] = mk_f32_to_bf16((float)c.in[i / K * ld_in + i % K]));
-        mk_refd_linear_fwd(o1, xv, K, c.W, c.bias, M, K, N, NULL);
-        mk_refd_linear_fwd(o2, NULL, K, c.W, c.bias, M, K, N, x16);
+        mk_refd_linear_fwd(o1, xv, K, c.W, c.bias, M, K, N, NULL, NULL);
+        mk_refd_linear_fwd(o2, NULL, K, c.W, c.bias, M, K, N, x16, NULL);
         mk_refd_linear_bwd(d1, ld_din, w1, NULL, c.wout, xv, K, c.W, M, K, N, MK_GRAD_SET, NULL,
                            NULL);
         mk_refd_linear_bwd(d2, ld_din, w2, NULL, c.wout, NULL, K, c.W, M, K, N, MK_GRAD_SET, NULL,
@@ -314,7 +314,7 @@ static double conv_f(void *p)
     if (c->state0)
         memcpy(c->state, c->state0, ns * sizeof *c->state);
     mk_refd_conv1d_fwd(c->out, c->state0 ? c->state : NULL, c->x, c->ld_x, c->w, c->bias,
-                       c->reset, c->B, c->L, c->E, c->K, NULL);
+                       c->reset, c->B, c->L, c->E, c->K, NULL, NULL);
     return dot(c->wout, c->out, (size_t)c->B * c->L * c->E);
 }
 
@@ -338,7 +338,7 @@ static void test_conv1d(int B, int L, int E, int K, int with_bias, int with_stat
     }
     double *dx = grad_new(nx), *dw = grad_new((size_t)E * K), *db = grad_new(E);
     mk_refd_conv1d_bwd(dx, ld, dw, with_bias ? db : NULL, c.wout, c.state0, c.x, ld, c.w,
-                       c.bias, c.reset, B, L, E, K, MK_GRAD_ADD, NULL);
+                       c.bias, c.reset, B, L, E, K, MK_GRAD_ADD, NULL, NULL);
     grad_take(dx, nx);
     grad_take(dw, (size_t)E * K);
     grad_take(db, E);
@@ -354,16 +354,16 @@ static void test_conv1d(int B, int L, int E, int K, int with_bias, int with_stat
     if (c.state0)
         memcpy(c.state, c.state0, ns * sizeof *c.state);
     mk_refd_conv1d_fwd(c.out, c.state0 ? c.state : NULL, c.x, ld, c.w, c.bias, c.reset, B, L, E,
-                       K, o16);
+                       K, o16, NULL);
     ok(bf16_matches(o16, c.out, (size_t)B * L, E, 0, E), "%s: out16 == bf16(out)", what);
     free(o16);
     double *set = rand_new(nx, -1, 1), *old = copy_new(set, nx), *dw2 = grad_new((size_t)E * K);
     mk_refd_conv1d_bwd(set, ld, dw2, NULL, c.wout, c.state0, c.x, ld, c.w, c.bias, c.reset, B,
-                       L, E, K, MK_GRAD_SET, NULL);
+                       L, E, K, MK_GRAD_SET, NULL, NULL);
     ok(set_matches(set, old, dx, (size_t)B * L, ld, 0, E), "%s: dx set == dx added", what);
     uint16_t *dx16 = xcalloc(nx, sizeof *dx16);
     mk_refd_conv1d_bwd(NULL, ld, dw2, NULL, c.wout, c.state0, c.x, ld, c.w, c.bias, c.reset, B,
-                       L, E, K, MK_GRAD_SET, dx16);
+                       L, E, K, MK_GRAD_SET, dx16, NULL);
     ok(bf16_matches(dx16, dx, (size_t)B * L, ld, 0, E), "%s: dx16 == bf16(dx)", what);
     free(set), free(old), free(dw2), free(dx16);
     free(c.x), free(c.w), free(c.bias), free(c.state0), free(c.state), free(c.out);
@@ -430,7 +430,7 @@ static void test_scan(const struct scan_case *sc)
     }
     c.in = (struct mk_scan_in){c.u, c.delta, c.dbias, c.A_log, c.xdbl + R, c.xdbl + R + N,
                                c.Dskip, sc->with_z ? c.xz + E : NULL, reset, B, L, E, N,
-                               ldbc, 2 * E, NULL, NULL, 0, NULL};
+                               ldbc, 2 * E, NULL, NULL, 0, NULL, NULL, NULL};
 
     double *du = grad_new(nbe), *ddelta = grad_new(nbe), *ddb = grad_new(E);
     double *dA = grad_new((size_t)E * N), *dxdbl = grad_new(nxd), *dD = grad_new(E);

@@ -238,7 +238,7 @@ static void test_linear(size_t M, int K, int N, int ld_in, int ld_din, int with_
             }
             rdb[j] += g;
         }
-    ops->linear_fwd(out, in, ld_in, W, bias, M, K, N, NULL);
+    ops->linear_fwd(out, in, ld_in, W, bias, M, K, N, NULL, NULL);
     ops->linear_bwd(din, ld_din, dW, with_bias ? db : NULL, dout, in, ld_in, W, M, K, N,
                     MK_GRAD_ADD, NULL, NULL);
     double e1 = ferr(out, ro, M * N), e2 = ferr(din, rdin, M * ld_din);
@@ -305,7 +305,7 @@ static void test_conv1d(int B, int L, int E, int K, int with_state)
                 rs[((size_t)b * E + e) * (K - 1) + j] = conv_naive_in(&c, b, e, L, L - (K - 1) + j);
         }
     float *out = frand(no, 0, 0), *st = c.state0 ? fdup(c.state0, ns) : NULL;
-    ops->conv1d_fwd(out, st, c.x, c.ld, c.w, c.bias, c.reset, B, L, E, K, NULL);
+    ops->conv1d_fwd(out, st, c.x, c.ld, c.w, c.bias, c.reset, B, L, E, K, NULL, NULL);
     double e1 = ferr(out, ro, no), e2 = st ? ferr(st, rs, ns) : 0;
     ok(e1 < 1e-6 && e2 == 0, "conv1d B=%d L=%d E=%d K=%d%s reset vs direct sum: out %.1e "
        "(tol 1e-6), final state %.1e (exact)", B, L, E, K, with_state ? " state" : "", e1, e2);
@@ -318,12 +318,12 @@ static void test_conv1d(int B, int L, int E, int K, int with_state)
         int t0 = half ? s : 0, t1 = half ? L : s;
         float *xs = slice(c.x, sizeof(float), B, L, c.ld, t0, t1);
         uint8_t *rs8 = slice(c.reset, 1, B, L, 1, t0, t1);
-        ops->conv1d_fwd(part, st2, xs, c.ld, c.w, c.bias, rs8, B, t1 - t0, E, K, NULL);
+        ops->conv1d_fwd(part, st2, xs, c.ld, c.w, c.bias, rs8, B, t1 - t0, E, K, NULL, NULL);
         unslice(out2, part, B, L, E, t0, t1);
         free(xs), free(rs8);
     }
     float *st1 = c.state0 ? fdup(c.state0, ns) : xcalloc(ns, sizeof *st1);
-    ops->conv1d_fwd(out, st1, c.x, c.ld, c.w, c.bias, c.reset, B, L, E, K, NULL);
+    ops->conv1d_fwd(out, st1, c.x, c.ld, c.w, c.bias, c.reset, B, L, E, K, NULL, NULL);
     ok(same(out, out2, no) && same(st1, st2, ns),
        "conv1d B=%d L=%d E=%d K=%d: [0,%d) + [%d,%d) with the state carried == one call "
        "(bitwise, outputs and final state)", B, L, E, K, s, s, L);
@@ -333,11 +333,11 @@ static void test_conv1d(int B, int L, int E, int K, int with_state)
     d.reset[s] = 1;
     float *o_pack = frand((size_t)L * E, 0, 0), *o_sep = frand((size_t)L * E, 0, 0);
     float *s_pack = fdup(d.state0, (size_t)E * (K - 1)), *s_sep = fdup(d.state0, (size_t)E * (K - 1));
-    ops->conv1d_fwd(o_pack, s_pack, d.x, d.ld, d.w, d.bias, d.reset, 1, L, E, K, NULL);
-    ops->conv1d_fwd(o_sep, s_sep, d.x, d.ld, d.w, d.bias, NULL, 1, s, E, K, NULL);
+    ops->conv1d_fwd(o_pack, s_pack, d.x, d.ld, d.w, d.bias, d.reset, 1, L, E, K, NULL, NULL);
+    ops->conv1d_fwd(o_sep, s_sep, d.x, d.ld, d.w, d.bias, NULL, 1, s, E, K, NULL, NULL);
     memset(s_sep, 0, (size_t)E * (K - 1) * sizeof *s_sep); /* a fresh document */
     ops->conv1d_fwd(o_sep + (size_t)s * E, s_sep, d.x + (size_t)s * d.ld, d.ld, d.w, d.bias,
-                    NULL, 1, L - s, E, K, NULL);
+                    NULL, 1, L - s, E, K, NULL, NULL);
     ok(same(o_pack, o_sep, (size_t)L * E) && same(s_pack, s_sep, (size_t)E * (K - 1)),
        "conv1d L=%d reset at %d == the two documents run separately (bitwise)", L, s);
 
@@ -398,7 +398,7 @@ static struct mk_scan_in scan_view(const struct scan_data *s, int t0, int t1)
         s->dbias, s->A_log, xdbl + s->R, xdbl + s->R + s->N, s->Dskip,
         s->with_z ? xz + E : NULL,
         whole ? s->reset : slice(s->reset, 1, B, L, 1, t0, t1),
-        B, t1 - t0, E, s->N, ldbc, 2 * E, NULL, NULL, 0, NULL};
+        B, t1 - t0, E, s->N, ldbc, 2 * E, NULL, NULL, 0, NULL, NULL, NULL};
     return in;
 }
 
@@ -655,7 +655,7 @@ static void test_threads(void)
         g.ddelta16 = g.dz16 = NULL;
         ops->scan_bwd(&g, dout, s.state0, &in);
         ops->conv1d_bwd(q, 2 * E, q + T * 2 * E, q + T * 2 * E + (size_t)E * K, dout, NULL,
-                        s.xz, 2 * E, w, bias, s.reset, B, L, E, K, MK_GRAD_ADD, NULL);
+                        s.xz, 2 * E, w, bias, s.reset, B, L, E, K, MK_GRAD_ADD, NULL, NULL);
         q += T * 2 * E + (size_t)E * K + E;
         ops->rmsnorm_bwd(q, q + T * D, dn, r, rstd, rw, T, D);
         q += T * D + D;
@@ -692,7 +692,7 @@ static void bench_decode(void)
         ops->scan_fwd(out, s.state0, &in);
     double t1 = now();
     for (int i = 0; i < reps; i++)
-        ops->conv1d_fwd(out, cst, s.xz, 2 * E, w, bias, NULL, 1, 1, E, K, NULL);
+        ops->conv1d_fwd(out, cst, s.xz, 2 * E, w, bias, NULL, 1, 1, E, K, NULL, NULL);
     double t2 = now();
     diag("decode step, E=%d N=%d: scan_fwd %.1f us, conv1d_fwd %.1f us per layer", E, N,
          1e6 * (t1 - t0) / reps, 1e6 * (t2 - t1) / reps);

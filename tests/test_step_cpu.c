@@ -231,7 +231,7 @@ static void check_layer_parts(void)
             x[e] = (float)urand(&seed), bias[e] = (float)urand(&seed);
         for (int k = 0; k < E * K; k++)
             w[k] = (float)urand(&seed), st1[k] = st2[k] = (float)urand(&seed);
-        ops->conv1d_fwd(u1, st1, x, E, w, bias, NULL, 1, 1, E, K, NULL);
+        ops->conv1d_fwd(u1, st1, x, E, w, bias, NULL, 1, 1, E, K, NULL, NULL);
         mk_cpu_conv_step(u2, st2, x, w, bias, E, K);
         float eu = max_rel_diff(u2, u1, E), es = max_rel_diff(st2, st1, (size_t)E * (K - 1));
         ok(eu <= 1e-6f && es == 0, "conv step E=%d K=%d == conv1d_fwd at L=1 (out %.1e, window %.1e)",
