@@ -26,15 +26,16 @@ static void mixer_backward(struct mk_model *m, int l)
     const uint8_t *reset = m->fwd_has_reset ? a->reset : NULL;
 
     /* with bf16 operands (m->bf16_operands), the forward left normed, xz and y in bf16 and
-     * backward writes dxz and ddelta, which only feed products, in bf16 too, each in the
-     * memory of its fp32 buffer; u exists in bf16 only (acts.u16) */
+     * kept this layer's u in bf16 (s->u16); backward writes dxz and ddelta, which only feed
+     * products, in bf16 too, each in the memory of its fp32 buffer */
     const int h = m->fwd_operands16;
     uint16_t *normed16 = h ? (uint16_t *)s->normed : NULL, *y16 = h ? (uint16_t *)s->y : NULL;
-    uint16_t *u16 = h ? a->u16 : NULL, *xz16 = h ? (uint16_t *)s->xz : NULL;
+    const uint16_t *u16 = h ? s->u16 : NULL, *xz16 = h ? (const uint16_t *)s->xz : NULL;
     const float *u = h ? NULL : s->u, *xz = h ? NULL : s->xz;
-    /* u and delta are shared by the layers (see model.c): recompute this layer's */
-    ops->conv1d_fwd(h ? NULL : s->u, NULL, xz, 2 * E, lp->conv_w, lp->conv_b, reset, B, L, E, K,
-                    u16, xz16);
+    /* u (in fp32) and delta are shared by the layers (see model.c): recompute this layer's */
+    if (!h)
+        ops->conv1d_fwd(s->u, NULL, s->xz, 2 * E, lp->conv_w, lp->conv_b, reset, B, L, E, K,
+                        NULL, NULL);
     ops->linear_fwd(s->delta, s->xdbl, X, lp->dt_proj_w, NULL, T, R, E, NULL, NULL);
     ops->zero(a->dxdbl, T * X * sizeof(float));
 

@@ -37,10 +37,10 @@ static void mixer_forward(struct mk_model *m, int l, struct mk_layer_acts *a, fl
     float *ssm_state = s ? s->ssm + (size_t)l * B * E * c->d_state : NULL;
 
     /* with bf16 operands, normed, xz (in_proj's output) and y hold bf16 (in their fp32
-     * buffers) and u exists in bf16 only (acts.u16) */
+     * buffers) and u exists in bf16 only (a->u16, kept per layer when training) */
     const int h = operands16(m, s, B, L);
     uint16_t *normed16 = h ? (uint16_t *)a->normed : NULL, *y16 = h ? (uint16_t *)a->y : NULL;
-    uint16_t *u16 = h ? m->acts.u16 : NULL, *xz16 = h ? (uint16_t *)a->xz : NULL;
+    uint16_t *u16 = h ? a->u16 : NULL, *xz16 = h ? (uint16_t *)a->xz : NULL;
     ops->linear_fwd(h ? NULL : a->xz, h ? NULL : a->normed, D, lp->in_proj_w, lp->in_proj_b, T,
                     D, 2 * E, normed16, xz16);
     ops->conv1d_fwd(h ? NULL : a->u, conv_state, h ? NULL : a->xz, 2 * E, lp->conv_w, lp->conv_b,

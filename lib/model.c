@@ -162,6 +162,18 @@ static float *carve(struct carver *c, size_t n)
     return c->base ? c->base + start : NULL;
 }
 
+/* An activation of T x width values that holds bf16 with bf16 operands (with16): half the
+ * floats, but room for MK_STEP_FP32_ROWS rows of fp32 (the decoding steps that stay fp32);
+ * else T x width floats. */
+static float *carve_act(struct carver *c, int with16, size_t T, size_t width)
+{
+    if (!with16)
+        return carve(c, T * width);
+    const size_t half = (T * width + 1) / 2;
+    const size_t step = (T < MK_STEP_FP32_ROWS ? T : MK_STEP_FP32_ROWS) * width;
+    return carve(c, half > step ? half : step);
+}
+
 static void layout_acts(struct mk_acts *a, struct carver *c, const struct mk_config *cfg)
 {
     const size_t T = a->T, D = (size_t)cfg->d_model, E = (size_t)cfg->d_inner;
@@ -174,12 +186,13 @@ static void layout_acts(struct mk_acts *a, struct carver *c, const struct mk_con
         struct mk_layer_acts *s = &a->set[i];
         s->resid = carve(c, T * D);
         s->rstd = carve(c, T);
-        s->normed = carve(c, T * D);
-        s->xz = carve(c, T * 2 * E);
+        s->normed = carve_act(c, a->with16, T, D);
+        s->xz = carve_act(c, a->with16, T, 2 * E);
         s->u = i ? u : (u = carve(c, T * E));
         s->xdbl = carve(c, T * X);
         s->delta = i ? delta : (delta = carve(c, T * E));
-        s->y = carve(c, T * E);
+        s->y = carve_act(c, a->with16, T, E);
+        s->u16 = a->with16 ? (uint16_t *)carve(c, (T * E + 1) / 2) : NULL;
     }
     a->mix = carve(c, T * D);
     a->resid_f = carve(c, T * D);
@@ -201,7 +214,6 @@ static void layout_acts(struct mk_acts *a, struct carver *c, const struct mk_con
     a->ids = (int32_t *)carve(c, T);
     a->targets = (int32_t *)carve(c, T);
     a->reset = (uint8_t *)carve(c, (T + 3) / 4);
-    a->u16 = a->with16 ? (uint16_t *)carve(c, (T * E + 1) / 2) : NULL;
     a->logits16 = a->with16 && a->with_grads && a->head_rows &&
                           a->head_rows <= MK_HEAD_CHUNK_ROWS
                       ? (uint16_t *)carve(c, (a->head_rows * V + 1) / 2)
@@ -214,14 +226,14 @@ mk_status mk_model_reserve_acts(struct mk_model *m, size_t T, int n_sets, size_t
     struct mk_acts *a = &m->acts;
     const int with16 = m->bf16_operands;
     if (a->block && T <= a->T && n_sets <= a->n_sets && head_rows <= a->head_rows &&
-        (!with_grads || a->with_grads) && (!with16 || a->with16))
+        (!with_grads || a->with_grads) && with16 == a->with16)
         return MK_OK;
     struct mk_acts want = {0};
     want.T = T > a->T ? T : a->T;
     want.n_sets = n_sets > a->n_sets ? n_sets : a->n_sets;
     want.head_rows = head_rows > a->head_rows ? head_rows : a->head_rows;
     want.with_grads = with_grads || a->with_grads;
-    want.with16 = with16 || a->with16;
+    want.with16 = with16; /* the bf16 layout's buffers are too small for fp32 activations */
     want.set = calloc((size_t)want.n_sets, sizeof *want.set);
     if (!want.set)
         return mk_fail(MK_ERR_NOMEM, "out of memory for activation views");

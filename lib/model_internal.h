@@ -43,6 +43,8 @@ struct mk_layer_acts {
     float *xdbl;   /* [T, R + 2N] x_proj output: dt_raw | B | C */
     float *delta;  /* [T, E]  dt_proj output, bias added inside the scan (shared likewise) */
     float *y;      /* [T, E]  gated scan output, out_proj input (likewise) */
+    uint16_t *u16; /* [T, E]  u in bf16 with bf16 operands (else NULL): x_proj's and the
+                    *         scan's input, kept per layer (backward does not recompute it) */
 };
 
 /* Activation block: n_sets layer sets (n_layer when training, 1 when only inferring, as
@@ -54,8 +56,9 @@ struct mk_acts {
     int n_sets;            /* layer sets in the block */
     size_t head_rows;      /* rows of logits allocated (0: none; see MK_HEAD_CHUNK_ROWS) */
     int with_grads;        /* backward scratch allocated */
-    int with16;            /* u16 allocated */
-    uint16_t *u16;         /* [T, E] u in bf16, x_proj's input, with bf16 operands (else NULL) */
+    int with16;            /* laid out for bf16 operands: normed, xz and y hold bf16 (half
+                            * their fp32 size, but at least MK_STEP_FP32_ROWS fp32 rows),
+                            * set[].u16 allocated */
     struct mk_layer_acts *set; /* [n_sets] */
     float *mix;            /* [T, D] mixer output (consumed by the next add) */
     float *resid_f, *rstd_f, *normed_f; /* final norm: [T, D], [T], [T, D] */
@@ -110,9 +113,8 @@ struct mk_model {
                                * matrices (lib/precision.c, ops->weights_bf16_*) */
     int bf16_operands;        /* CUDA bf16 mode: the activations and gradients that only feed
                                * products are written in bf16 by the ops that make them
-                               * (grad_write.h), in the memory of their fp32 buffers (normed,
-                               * y, dxz, ddelta; u also stays fp32 for the scan, with a bf16
-                               * copy in acts.u16); decoding steps of at most
+                               * (grad_write.h): normed, xz and y (in buffers of half the
+                               * size), u (set[].u16), dxz, ddelta; decoding steps of at most
                                * MK_STEP_FP32_ROWS sequences excepted.
                                * MK_NO_BF16_OPERANDS=1: not */
     unsigned precision_gen;   /* mk_model_set_precision calls so far (struct mk_step_key) */
