@@ -975,42 +975,55 @@ __global__ void scan_step_kernel(T *out, float *state, scan_args<T, TU> a, int G
 /* L = 1 for larger batches: one thread per (b, e) with the whole state row of N = 16 in
  * registers, as the official decoder's kernel does. Everything a thread needs is loaded up
  * front and independent (the state row and A_log as float4 when aligned, the W_dt row; x_dt,
- * B and C are the same for every thread of a row b, so a block of consecutive e reads them
- * once), so the thread waits about one memory latency; no shuffles. The block's W_dt rows go
- * through shared memory when they fit (48 KB: R <= 93). The same formulas as
- * scan_step_kernel:
+ * B and C are the same for every thread of a row b), so the thread waits about one memory
+ * latency; no shuffles. A block is a tile of SCAN_STEP_ROW_E channels x SCAN_STEP_ROW_B rows
+ * (a warp: 32 consecutive channels of one row): it stages the tile's W_dt rows and x_dt rows
+ * in shared memory (coalesced; R + 1 floats a W_dt row, so that the lanes' reads of their
+ * own rows do not conflict) when they fit (48 KB: R <= 306), and each W_dt row staged serves
+ * SCAN_STEP_ROW_B batch rows (one block a (channel block, row) staged its rows for one row
+ * only: 8x the traffic). The same formulas as scan_step_kernel:
  *   delta = x_dt . W_dt[e] (or given), dt = softplus(delta + bias),
  *   h_n = exp(dt A_n) h_n + dt u B_n,  y = sum_n C_n h_n,  out = (y + D u) SiLU(z)
  * (y summed in the order n = 0..15 here, as a tree there). */
-#define SCAN_STEP_ROW_THREADS 128
+#define SCAN_STEP_ROW_E 32
+#define SCAN_STEP_ROW_B 8
+#define SCAN_STEP_ROW_THREADS (SCAN_STEP_ROW_E * SCAN_STEP_ROW_B)
+
+/* dst[r][c] (row stride ld_dst) = src[r][c] (row stride ld_src) for c < cols, r < rows, 0 for
+ * r >= valid; the block's threads take consecutive elements (coalesced), advancing (r, c) by
+ * the block size without a division per element */
+__device__ __forceinline__ void stage_rows(float *dst, int ld_dst, const float *src,
+                                           size_t ld_src, int rows, int cols, int valid)
+{
+    const int tid = threadIdx.y * blockDim.x + threadIdx.x, nt = blockDim.x * blockDim.y;
+    const int qs = nt / cols, rs = nt % cols;
+    int r = tid / cols, c = tid % cols;
+    for (int i = tid; i < rows * cols; i += nt) {
+        dst[r * ld_dst + c] = r < valid ? __ldg(src + r * ld_src + c) : 0.0f;
+        r += qs, c += rs;
+        if (c >= cols)
+            c -= cols, r++;
+    }
+}
+
 template <typename T, typename TU>
 __global__ void __launch_bounds__(SCAN_STEP_ROW_THREADS)
     scan_step_row_kernel(T *out, float *state, scan_args<T, TU> a, bool vec, bool stage)
 {
     constexpr int N = 16;
-    const int e = blockIdx.x * SCAN_STEP_ROW_THREADS + threadIdx.x, b = blockIdx.y;
+    const int e0 = blockIdx.x * SCAN_STEP_ROW_E, b0 = blockIdx.y * SCAN_STEP_ROW_B;
+    const int e = e0 + threadIdx.x, b = b0 + threadIdx.y;
     const size_t row = (size_t)b * a.ld_bc;
-    /* stage: the block's rows of W_dt [threads][R + 1] (padded: conflict-free reads of a
-     * thread's own row) and x_dt [R] in shared memory, loaded coalesced; read from global
-     * memory, a warp's loads of its 32 rows of W_dt (R floats apart) each touch 32 lines */
+    /* stage: W_dt rows [SCAN_STEP_ROW_E][R + 1], then x_dt rows [SCAN_STEP_ROW_B][R] */
     extern __shared__ float sdt_rows[];
-    float *sW = sdt_rows, *sx = sdt_rows + SCAN_STEP_ROW_THREADS * (a.R + 1);
+    float *sW = sdt_rows, *sx = sdt_rows + SCAN_STEP_ROW_E * (a.R + 1);
     if (stage) {
-        const size_t e0 = (size_t)blockIdx.x * SCAN_STEP_ROW_THREADS;
-        /* element i = el R + r, advanced by the block size without a division per element */
-        const int qs = SCAN_STEP_ROW_THREADS / a.R, rs = SCAN_STEP_ROW_THREADS % a.R;
-        int el = threadIdx.x / a.R, r = threadIdx.x % a.R;
-        for (int i = threadIdx.x; i < SCAN_STEP_ROW_THREADS * a.R; i += SCAN_STEP_ROW_THREADS) {
-            sW[el * (a.R + 1) + r] = e0 + el < (size_t)a.E ? __ldg(a.W_dt + e0 * a.R + i) : 0.0f;
-            el += qs, r += rs;
-            if (r >= a.R)
-                r -= a.R, el++;
-        }
-        for (int r = threadIdx.x; r < a.R; r += SCAN_STEP_ROW_THREADS)
-            sx[r] = __ldg(a.x_dt + row + r);
+        stage_rows(sW, a.R + 1, a.W_dt + (size_t)e0 * a.R, a.R, SCAN_STEP_ROW_E, a.R, a.E - e0);
+        stage_rows(sx, a.R, a.x_dt + (size_t)b0 * a.ld_bc, a.ld_bc, SCAN_STEP_ROW_B, a.R,
+                   a.B - b0);
         __syncthreads();
     }
-    if (e >= a.E)
+    if (e >= a.E || b >= a.B)
         return;
     const size_t be = (size_t)b * a.E + e;
     const bool keep = state && !(a.reset && a.reset[b]);
@@ -1035,9 +1048,9 @@ __global__ void __launch_bounds__(SCAN_STEP_ROW_THREADS)
     const float uv = ldf(a.u, be), zv = a.z ? ldf(a.z, (size_t)b * a.ld_z + e) : 0.0f;
     float dtp = 0.0f;
     if (stage) {
-        const float *w = sW + threadIdx.x * (a.R + 1);
+        const float *w = sW + threadIdx.x * (a.R + 1), *x = sx + threadIdx.y * a.R;
         for (int r = 0; r < a.R; r++)
-            dtp += sx[r] * w[r];
+            dtp += x[r] * w[r];
     } else if (a.W_dt) {
         const float *w = a.W_dt + (size_t)e * a.R;
         for (int r = 0; r < a.R; r++)
@@ -1103,11 +1116,14 @@ static void scan_fwd_launch(T *out, float *state, const scan_args<T, TU> &a)
         }
         if (a.N == 16 && a.B >= row_min) {
             const bool vec = (((uintptr_t)state | (uintptr_t)a.A_log) & 15) == 0;
-            dim3 grid((a.E + SCAN_STEP_ROW_THREADS - 1) / SCAN_STEP_ROW_THREADS, a.B);
-            const size_t smem = a.W_dt ? (SCAN_STEP_ROW_THREADS * (a.R + 1) + a.R) * 4 : 0;
+            const dim3 grid((a.E + SCAN_STEP_ROW_E - 1) / SCAN_STEP_ROW_E,
+                            (a.B + SCAN_STEP_ROW_B - 1) / SCAN_STEP_ROW_B);
+            const dim3 block(SCAN_STEP_ROW_E, SCAN_STEP_ROW_B);
+            const size_t smem =
+                a.W_dt ? (SCAN_STEP_ROW_E * (a.R + 1) + SCAN_STEP_ROW_B * a.R) * 4 : 0;
             const bool stage = a.W_dt && smem <= 48 * 1024;
-            scan_step_row_kernel<T, TU><<<grid, SCAN_STEP_ROW_THREADS, stage ? smem : 0,
-                                      mk_cuda_stream()>>>(out, state, a, vec, stage);
+            scan_step_row_kernel<T, TU><<<grid, block, stage ? smem : 0, mk_cuda_stream()>>>(
+                out, state, a, vec, stage);
             MK_LAUNCH_CHECK();
             return;
         }

@@ -608,6 +608,8 @@ int main(void)
     test_scan(8, 256, 1536, 16, 1, 1, 0); /* a training batch's width */
     test_scan_step_dt(1, 64, 16, 48);  /* 3 of R per lane of a group of 16 */
     test_scan_step_dt(64, 96, 16, 48); /* a decoding batch */
+    test_scan_step_dt(37, 80, 16, 48); /* row-kernel tiles cut at both edges (rows, channels) */
+    test_scan_step_dt(32, 40, 16, 320); /* W_dt rows too wide to stage: read in place */
     test_scan_step_dt(3, 70, 5, 7);    /* G = 8 > R: idle lanes in the dot */
     test_scan_step_dt(2, 33, 64, 50);  /* G = 32 */
     test_scan_step_dt(34, 70, 5, 7);   /* 4 rows a lane, the last group of 2 */
