@@ -6,8 +6,9 @@
  *
  * Sequences (L > 1): one thread per (b, chunk of CONV_T steps, e) walks its chunk in time
  * order, so every input is loaded once (plus a halo of K-1 before the chunk) and the loads of
- * a warp are 32 consecutive channels. The thread keeps a sliding window of the last CONV_KMAX
- * inputs, newest last: tap k of K sits at CONV_KMAX-K+k and the weights are placed to match
+ * a warp are 32 consecutive channels. The thread keeps a sliding window of the last KW
+ * inputs (KW = 4 when K <= 4, the model's d_conv, else CONV_KMAX; a template parameter, as is
+ * the type of x), newest last: tap k of K sits at KW-K+k and the weights are placed to match
  * (zeros in front), so shifts and sums are fixed-size and stay in registers. A reset at s
  * empties the window before x[s] enters, which cuts exactly the taps tau < lo(t).
  *   forward : a(t) = bias + sum_j wpos[j] window[j]; out = SiLU(a). Then one thread per (b, e)
@@ -28,8 +29,8 @@
 #define CONV_THREADS 128 /* threads a block (sequences) */
 
 /* TX: the type of x (fp32, or bf16: the bf16 mode's in_proj output; conv1d.h), a template
- * parameter rather than a choice per load (which cost the scan kernels 30%) */
-template <typename TX> struct conv_args {
+ * parameter rather than a choice per load (which cost the scan kernels 30%); KW: the window */
+template <typename TX, int KW> struct conv_args {
     const TX *x;
     const float *state, *w, *bias, *dout;
     const uint8_t *reset;
@@ -45,13 +46,14 @@ __device__ __forceinline__ float conv_ld(const __nv_bfloat16 *p)
 {
     return __bfloat162float(__ldg(p));
 }
-template <typename TX> __device__ __forceinline__ float conv_x(const conv_args<TX> &c, size_t i)
+template <typename TX, int KW>
+__device__ __forceinline__ float conv_x(const conv_args<TX, KW> &c, size_t i)
 {
     return conv_ld(c.x + i);
 }
 
-template <typename TX>
-__device__ __forceinline__ int conv_lo(const conv_args<TX> &c, int b, int t)
+template <typename TX, int KW>
+__device__ __forceinline__ int conv_lo(const conv_args<TX, KW> &c, int b, int t)
 {
     if (c.reset)
         for (int s = t; s >= 0 && s > t - c.K + 1; s--)
@@ -61,22 +63,22 @@ __device__ __forceinline__ int conv_lo(const conv_args<TX> &c, int b, int t)
 }
 
 /* the input at time tau of (b, e); tau < 0 reads the state [B, E, K-1], oldest first */
-template <typename TX>
-__device__ __forceinline__ float conv_in(const conv_args<TX> &c, int b, int tau, int e)
+template <typename TX, int KW>
+__device__ __forceinline__ float conv_in(const conv_args<TX, KW> &c, int b, int tau, int e)
 {
     return tau >= 0 ? conv_x(c, ((size_t)b * c.L + tau) * c.ld_x + e)
                     : c.state[((size_t)b * c.E + e) * (c.K - 1) + (c.K - 1 + tau)];
 }
 
 /* pre-activation a(b,t,e); xin[k] receives the taps' inputs (0 where cut) */
-template <typename TX>
-__device__ __forceinline__ float conv_preact(const conv_args<TX> &c, int b, int t, int e,
-                                             float xin[CONV_KMAX])
+template <typename TX, int KW>
+__device__ __forceinline__ float conv_preact(const conv_args<TX, KW> &c, int b, int t, int e,
+                                             float xin[KW])
 {
     int lo = conv_lo(c, b, t);
     float a = c.bias ? c.bias[e] : 0.0f;
 #pragma unroll
-    for (int k = 0; k < CONV_KMAX; k++) {
+    for (int k = 0; k < KW; k++) {
         int tau = t - (c.K - 1) + k;
         xin[k] = k < c.K && tau >= lo ? conv_in(c, b, tau, e) : 0.0f;
         if (k < c.K)
@@ -86,32 +88,32 @@ __device__ __forceinline__ float conv_preact(const conv_args<TX> &c, int b, int 
 }
 
 /* x(tau) enters the window (newest last); a reset at tau first empties it */
-template <typename TX>
-__device__ __forceinline__ void conv_push(const conv_args<TX> &c, int b, int tau, int e,
-                                          float win[CONV_KMAX])
+template <typename TX, int KW>
+__device__ __forceinline__ void conv_push(const conv_args<TX, KW> &c, int b, int tau, int e,
+                                          float win[KW])
 {
     const float v = conv_x(c, ((size_t)b * c.L + tau) * c.ld_x + e);
     const bool cut = c.reset && __ldg(c.reset + (size_t)b * c.L + tau);
 #pragma unroll
-    for (int j = 0; j < CONV_KMAX - 1; j++)
+    for (int j = 0; j < KW - 1; j++)
         win[j] = cut ? 0.0f : win[j + 1];
-    win[CONV_KMAX - 1] = v;
+    win[KW - 1] = v;
 }
 
 /* window, before the first step of a chunk starting at t0: the state (t0 = 0) or the K-1
  * inputs before t0, pushed in order so that resets among them cut as in lo(t) */
-template <typename TX>
-__device__ __forceinline__ void conv_window_start(const conv_args<TX> &c, int b, int t0, int e,
-                                                  float win[CONV_KMAX])
+template <typename TX, int KW>
+__device__ __forceinline__ void conv_window_start(const conv_args<TX, KW> &c, int b, int t0, int e,
+                                                  float win[KW])
 {
 #pragma unroll
-    for (int j = 0; j < CONV_KMAX; j++)
+    for (int j = 0; j < KW; j++)
         win[j] = 0.0f;
-    if (t0 == 0) { /* position p holds time p - CONV_KMAX, state[j] time j - (K-1) */
+    if (t0 == 0) { /* position p holds time p - KW, state[j] time j - (K-1) */
         if (c.state)
 #pragma unroll
-            for (int p = 0; p < CONV_KMAX; p++) {
-                int j = p - CONV_KMAX + c.K - 1;
+            for (int p = 0; p < KW; p++) {
+                int j = p - KW + c.K - 1;
                 if (j >= 0)
                     win[p] = c.state[((size_t)b * c.E + e) * (c.K - 1) + j];
             }
@@ -121,54 +123,55 @@ __device__ __forceinline__ void conv_window_start(const conv_args<TX> &c, int b,
         conv_push(c, b, tau, e, win);
 }
 
-__device__ __forceinline__ float conv_window_dot(const float win[CONV_KMAX], const float wpos[CONV_KMAX])
+template <int KW>
+__device__ __forceinline__ float conv_window_dot(const float win[KW], const float wpos[KW])
 {
     float a = 0.0f;
 #pragma unroll
-    for (int j = 0; j < CONV_KMAX; j++)
+    for (int j = 0; j < KW; j++)
         a += wpos[j] * win[j];
     return a;
 }
 
-/* wpos[CONV_KMAX-K+k] = w[e,k], zeros in front */
-template <typename TX>
-__device__ __forceinline__ void conv_weights(const conv_args<TX> &c, int e,
-                                             float wpos[CONV_KMAX])
+/* wpos[KW-K+k] = w[e,k], zeros in front */
+template <typename TX, int KW>
+__device__ __forceinline__ void conv_weights(const conv_args<TX, KW> &c, int e,
+                                             float wpos[KW])
 {
 #pragma unroll
-    for (int j = 0; j < CONV_KMAX; j++) {
-        int k = j - (CONV_KMAX - c.K);
+    for (int j = 0; j < KW; j++) {
+        int k = j - (KW - c.K);
         wpos[j] = k >= 0 ? c.w[(size_t)e * c.K + k] : 0.0f;
     }
 }
 
 /* One thread's walk over time from t0 (forward and backward): the window, the placed weights
  * and the bias in registers; step(t) takes x(t) in and returns the pre-activation a(t). */
-struct conv_walk {
-    float win[CONV_KMAX], wpos[CONV_KMAX], bias;
+template <int KW> struct conv_walk {
+    float win[KW], wpos[KW], bias;
     template <typename TX>
-    __device__ __forceinline__ void start(const conv_args<TX> &c, int b, int t0, int e)
+    __device__ __forceinline__ void start(const conv_args<TX, KW> &c, int b, int t0, int e)
     {
         conv_weights(c, e, wpos);
         bias = c.bias ? c.bias[e] : 0.0f;
         conv_window_start(c, b, t0, e, win);
     }
     template <typename TX>
-    __device__ __forceinline__ float step(const conv_args<TX> &c, int b, int t, int e)
+    __device__ __forceinline__ float step(const conv_args<TX, KW> &c, int b, int t, int e)
     {
         conv_push(c, b, t, e, win);
-        return bias + conv_window_dot(win, wpos);
+        return bias + conv_window_dot<KW>(win, wpos);
     }
 };
 
-template <typename TX>
-__global__ void conv1d_fwd_kernel(float *out, __nv_bfloat16 *out16, conv_args<TX> c)
+template <typename TX, int KW>
+__global__ void conv1d_fwd_kernel(float *out, __nv_bfloat16 *out16, conv_args<TX, KW> c)
 {
     int e = blockIdx.x * blockDim.x + threadIdx.x;
     if (e >= c.E)
         return;
     int b = blockIdx.z, t0 = blockIdx.y * CONV_T, t1 = min(t0 + CONV_T, c.L);
-    conv_walk w;
+    conv_walk<KW> w;
     w.start(c, b, t0, e);
 #pragma unroll 4
     for (int t = t0; t < t1; t++) {
@@ -182,39 +185,39 @@ __global__ void conv1d_fwd_kernel(float *out, __nv_bfloat16 *out16, conv_args<TX
 }
 
 /* new state[b,e,j] = input at time L-(K-1)+j, 0 if before lo(L-1) */
-template <typename TX>
-__global__ void conv1d_state_kernel(float *state, conv_args<TX> c)
+template <typename TX, int KW>
+__global__ void conv1d_state_kernel(float *state, conv_args<TX, KW> c)
 {
     int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= c.B * c.E)
         return;
     int b = i / c.E, e = i % c.E, lo = conv_lo(c, b, c.L - 1);
-    float v[CONV_KMAX];
+    float v[KW];
 #pragma unroll
-    for (int j = 0; j < CONV_KMAX - 1; j++) {
+    for (int j = 0; j < KW - 1; j++) {
         int tau = c.L - (c.K - 1) + j;
         v[j] = j < c.K - 1 && tau >= lo ? conv_in(c, b, tau, e) : 0.0f;
     }
 #pragma unroll
-    for (int j = 0; j < CONV_KMAX - 1; j++)
+    for (int j = 0; j < KW - 1; j++)
         if (j < c.K - 1)
             state[(size_t)i * (c.K - 1) + j] = v[j];
 }
 
 /* L = 1 with a state (decoding): one thread per (b, e) computes the output from the old
  * window and then shifts the window itself (one launch instead of two). */
-template <typename TX>
+template <typename TX, int KW>
 __global__ void conv1d_step_kernel(float *out, __nv_bfloat16 *out16, float *state,
-                                   conv_args<TX> c)
+                                   conv_args<TX, KW> c)
 {
     int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= c.B * c.E)
         return;
     int b = i / c.E, e = i % c.E, lo = conv_lo(c, b, 0);
-    float xin[CONV_KMAX], v[CONV_KMAX];
+    float xin[KW], v[KW];
     float a = conv_preact(c, b, 0, e, xin);
 #pragma unroll
-    for (int j = 0; j < CONV_KMAX - 1; j++) {
+    for (int j = 0; j < KW - 1; j++) {
         int tau = 1 - (c.K - 1) + j;
         v[j] = j < c.K - 1 && tau >= lo ? conv_in(c, b, tau, e) : 0.0f;
     }
@@ -223,7 +226,7 @@ __global__ void conv1d_step_kernel(float *out, __nv_bfloat16 *out16, float *stat
     if (out16)
         out16[(size_t)b * c.E + e] = __float2bfloat16(a * mk_sigmoidf(a));
 #pragma unroll
-    for (int j = 0; j < CONV_KMAX - 1; j++)
+    for (int j = 0; j < KW - 1; j++)
         if (j < c.K - 1)
             state[(size_t)i * (c.K - 1) + j] = v[j];
 }
@@ -237,8 +240,28 @@ static int conv_k_ok(int K)
     return 0;
 }
 
-template <typename TX>
-static void conv1d_fwd_run(float *out, __nv_bfloat16 *out16, const conv_args<TX> &c)
+/* run(c) with the arguments in a conv_args of x's type (bf16 when x16 is given) and of a
+ * window of 4 inputs when K <= 4 (the model's d_conv), else CONV_KMAX: half the registers and
+ * window arithmetic of a walk step */
+template <typename F>
+static void with_conv_args(const float *x, const uint16_t *x16, const float *state,
+                           const float *w, const float *bias, const float *dout,
+                           const uint8_t *reset, int ld_x, int B, int L, int E, int K, F run)
+{
+    typedef __nv_bfloat16 bf16;
+    const bf16 *xb = (const bf16 *)x16;
+    if (x16 && K <= 4)
+        run(conv_args<bf16, 4>{xb, state, w, bias, dout, reset, ld_x, B, L, E, K});
+    else if (x16)
+        run(conv_args<bf16, CONV_KMAX>{xb, state, w, bias, dout, reset, ld_x, B, L, E, K});
+    else if (K <= 4)
+        run(conv_args<float, 4>{x, state, w, bias, dout, reset, ld_x, B, L, E, K});
+    else
+        run(conv_args<float, CONV_KMAX>{x, state, w, bias, dout, reset, ld_x, B, L, E, K});
+}
+
+template <typename TX, int KW>
+static void conv1d_fwd_run(float *out, __nv_bfloat16 *out16, const conv_args<TX, KW> &c)
 {
     cudaStream_t s = mk_cuda_stream();
     const int B = c.B, L = c.L, E = c.E, K = c.K;
@@ -266,20 +289,16 @@ extern "C" void mk_cuda_conv1d_fwd(float *out, float *state, const float *x, int
     if (!conv_k_ok(K) || (size_t)B * L * E == 0)
         return;
     __nv_bfloat16 *o16 = (__nv_bfloat16 *)out16;
-    if (x16)
-        conv1d_fwd_run(out, o16, conv_args<__nv_bfloat16>{(const __nv_bfloat16 *)x16, state, w,
-                                                          bias, NULL, reset, ld_x, B, L, E, K});
-    else
-        conv1d_fwd_run(out, o16, conv_args<float>{x, state, w, bias, NULL, reset, ld_x, B, L, E,
-                                                  K});
+    with_conv_args(x, x16, state, w, bias, NULL, reset, ld_x, B, L, E, K,
+                   [&](auto c) { conv1d_fwd_run(out, o16, c); });
 }
 
 /* The backward walk of one chunk (header), one pass, nothing in shared memory: dact(t) for t
  * in [t0, top), the dw/dbias partials part[(b * nch + chunk), e, 0..K] over t < t1, and dx by
  * forward accumulation: dact(t) reaches dx(t - q) through tap K-1-q (weight
- * wpos[CONV_KMAX-1-q]) unless a reset in (t - q, t] cuts it, i.e. for q <= t - (the last reset
- * <= t). P[q] holds the partial dx(t - q); P[CONV_KMAX-1] is complete after step t (every
- * t' >= t - (CONV_KMAX-1) + K - 1 has been added) and is written when it is in [t0, t1); the
+ * wpos[KW-1-q]) unless a reset in (t - q, t] cuts it, i.e. for q <= t - (the last reset
+ * <= t). P[q] holds the partial dx(t - q); P[KW-1] is complete after step t (every
+ * t' >= t - (KW-1) + K - 1 has been added) and is written when it is in [t0, t1); the
  * rest is written after the walk. dx is added, or set without reading the old value
  * (MK_GRAD_SET), or set in bf16 into dx16. */
 __device__ __forceinline__ void conv_put_dx(float *dx, __nv_bfloat16 *dx16, bool set, size_t o,
@@ -291,19 +310,19 @@ __device__ __forceinline__ void conv_put_dx(float *dx, __nv_bfloat16 *dx16, bool
         dx[o] = set ? g : dx[o] + g;
 }
 
-template <typename TX>
+template <typename TX, int KW>
 __global__ void __launch_bounds__(CONV_THREADS)
 conv1d_bwd_kernel(float *dx, __nv_bfloat16 *dx16, int ld_dx, bool set, float *part,
-                  conv_args<TX> c, int nch)
+                  conv_args<TX, KW> c, int nch)
 {
     int e = blockIdx.x * blockDim.x + threadIdx.x;
     if (e >= c.E)
         return;
     int b = blockIdx.z, j = blockIdx.y, t0 = j * CONV_T, t1 = min(t0 + CONV_T, c.L);
     int top = min(t1 + c.K - 1, c.L); /* dact is needed on [t0, top) */
-    float sw[CONV_KMAX + 1] = {0}, P[CONV_KMAX] = {0};
-    int since = CONV_KMAX; /* steps since the last reset (resets before t0 cut only tau < t0) */
-    conv_walk w;
+    float sw[KW + 1] = {0}, P[KW] = {0};
+    int since = KW; /* steps since the last reset (resets before t0 cut only tau < t0) */
+    conv_walk<KW> w;
     w.start(c, b, t0, e);
     const size_t row0 = (size_t)b * c.L;
 #pragma unroll 4
@@ -312,37 +331,37 @@ conv1d_bwd_kernel(float *dx, __nv_bfloat16 *dx16, int ld_dx, bool set, float *pa
         float d = __ldg(c.dout + (row0 + t) * c.E + e) * s * (1.0f + a * (1.0f - s));
         if (t < t1) {
 #pragma unroll
-            for (int p = 0; p < CONV_KMAX; p++)
+            for (int p = 0; p < KW; p++)
                 sw[p] += d * w.win[p];
-            sw[CONV_KMAX] += d;
+            sw[KW] += d;
         }
-        since = c.reset && __ldg(c.reset + row0 + t) ? 0 : min(since + 1, CONV_KMAX);
+        since = c.reset && __ldg(c.reset + row0 + t) ? 0 : min(since + 1, KW);
 #pragma unroll
-        for (int q = CONV_KMAX - 1; q > 0; q--)
+        for (int q = KW - 1; q > 0; q--)
             P[q] = P[q - 1];
         P[0] = 0.0f;
 #pragma unroll
-        for (int q = 0; q < CONV_KMAX; q++)
+        for (int q = 0; q < KW; q++)
             if (q <= since)
-                P[q] += d * w.wpos[CONV_KMAX - 1 - q];
-        const int tau = t - (CONV_KMAX - 1);
+                P[q] += d * w.wpos[KW - 1 - q];
+        const int tau = t - (KW - 1);
         if (tau >= t0 && tau < t1)
-            conv_put_dx(dx, dx16, set, (row0 + tau) * ld_dx + e, P[CONV_KMAX - 1]);
+            conv_put_dx(dx, dx16, set, (row0 + tau) * ld_dx + e, P[KW - 1]);
     }
 #pragma unroll
-    for (int q = 0; q < CONV_KMAX - 1; q++) { /* P[q] = dx(top - 1 - q), complete, not written */
+    for (int q = 0; q < KW - 1; q++) { /* P[q] = dx(top - 1 - q), complete, not written */
         const int tau = top - 1 - q;
         if (tau >= t0 && tau < t1)
             conv_put_dx(dx, dx16, set, (row0 + tau) * ld_dx + e, P[q]);
     }
     float *pp = part + (((size_t)b * nch + j) * c.E + e) * (c.K + 1);
 #pragma unroll
-    for (int p = 0; p < CONV_KMAX; p++) { /* window position p is tap k = p - (CONV_KMAX-K) */
-        int k = p - (CONV_KMAX - c.K);
+    for (int p = 0; p < KW; p++) { /* window position p is tap k = p - (KW-K) */
+        int k = p - (KW - c.K);
         if (k >= 0)
             pp[k] = sw[p];
     }
-    pp[c.K] = sw[CONV_KMAX];
+    pp[c.K] = sw[KW];
 }
 
 /* dw [E, K] and dbias [E] from the partials [rows, E, K+1] */
@@ -364,9 +383,9 @@ __global__ void conv1d_dw_final_kernel(float *dw, float *dbias, const float *par
         dbias[e] += s;
 }
 
-template <typename TX>
+template <typename TX, int KW>
 static void conv1d_bwd_run(float *dx, __nv_bfloat16 *dx16, int ld_dx, bool set, float *dw,
-                           float *dbias, const conv_args<TX> &c)
+                           float *dbias, const conv_args<TX, KW> &c)
 {
     cudaStream_t s = mk_cuda_stream();
     const int nch = (c.L + CONV_T - 1) / CONV_T, rows = c.B * nch, E = c.E, K = c.K;
@@ -393,11 +412,6 @@ extern "C" void mk_cuda_conv1d_bwd(float *dx, int ld_dx, float *dw, float *dbias
         return;
     const bool set = dx_mode == MK_GRAD_SET;
     __nv_bfloat16 *d16 = (__nv_bfloat16 *)dx16;
-    if (x16)
-        conv1d_bwd_run(dx, d16, ld_dx, set, dw, dbias,
-                       conv_args<__nv_bfloat16>{(const __nv_bfloat16 *)x16, state, w, bias, dout,
-                                                reset, ld_x, B, L, E, K});
-    else
-        conv1d_bwd_run(dx, d16, ld_dx, set, dw, dbias,
-                       conv_args<float>{x, state, w, bias, dout, reset, ld_x, B, L, E, K});
+    with_conv_args(x, x16, state, w, bias, dout, reset, ld_x, B, L, E, K,
+                   [&](auto c) { conv1d_bwd_run(dx, d16, ld_dx, set, dw, dbias, c); });
 }

@@ -591,6 +591,8 @@ int main(void)
     test_conv1d(1, 129, 16, 2, 1, 7);
     test_conv1d(2, 100, 8, 1, 0, 5);
     test_conv1d(1, 1000, 24, 4, 1, 50);
+    test_conv1d(2, 150, 40, 6, 1, 9); /* K > 4: the 8-input window */
+    test_conv1d(1, 70, 33, 8, 0, 0);
     /* scan: L = 1 (decode), odd L, tails of every chunk size, E tails, N = 5 / 16 / 64 */
     test_scan(1, 1, 64, 16, 1, 1, 0);
     test_scan(3, 1, 70, 5, 1, 1, 2);   /* the step's lane groups: G = 8 for N = 5, resets */
