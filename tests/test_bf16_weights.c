@@ -24,6 +24,7 @@
 #include "model_internal.h"
 #include "compare.h"
 #include "tap.h"
+#include "grads_of.h"
 
 enum { D = 32, NL = 2, V = 64, L = 300, BSTEP = 16 };
 
@@ -65,16 +66,6 @@ static float *rounded_matrices(const struct mk_model *m, const float *params)
     for (size_t k = 0; k < (size_t)V * D; k++)
         r[ho + k] = bf16_round(r[ho + k]);
     return r;
-}
-
-static void logits_and_grads(struct mk_model *m, const int32_t *ids, const int32_t *tg,
-                             float *logits, float *grads)
-{
-    float loss;
-    if (mk_model_forward(m, ids, 2, L, tg, &loss, logits, NULL) != MK_OK ||
-        mk_model_zero_grads(m) != MK_OK || mk_model_backward(m) != MK_OK ||
-        mk_model_get_grads(m, grads) != MK_OK)
-        bail_out("forward/backward: %s", mk_last_error());
 }
 
 /* logits of `steps` steps at batch B from a fresh state */
@@ -121,12 +112,12 @@ static void compare_all(struct mk_model *kept, struct mk_model *per_call,
     if (mk_model_set_params(per_call, params) != MK_OK ||
         mk_model_set_params(acts32, params) != MK_OK)
         bail_out("%s", mk_last_error());
-    logits_and_grads(kept, ids, tg, la, ga);
-    logits_and_grads(per_call, ids, tg, lb, gb);
+    logits_and_grads(kept, ids, tg, 2, L, la, ga);
+    logits_and_grads(per_call, ids, tg, 2, L, lb, gb);
     float e = max_rel_diff(la, lb, T * V), eg = max_rel_diff(ga, gb, P);
     ok(e <= 1e-6f && eg <= 1e-6f, "%s: forward 2 x %d in bf16 with kept copies == rounding per "
        "call (logits max rel %.1e, gradients %.1e)", when, L, e, eg);
-    logits_and_grads(acts32, ids, tg, lb, gb);
+    logits_and_grads(acts32, ids, tg, 2, L, lb, gb);
     e = max_rel_diff(la, lb, T * V), eg = max_rel_diff(ga, gb, P);
     ok(e <= 2e-2f && eg <= 5e-2f, "%s: bf16 activations == fp32 activations within bf16 error "
        "(logits max rel %.1e, tolerance 2e-2; gradients %.1e, 5e-2)", when, e, eg);
@@ -162,11 +153,7 @@ int main(void)
     mk_model_get_params(init, p2);
     mk_model_free(init);
     int32_t *ids = malloc(T * sizeof *ids), *tg = malloc(T * sizeof *tg);
-    struct mk_rng r;
-    mk_rng_seed(&r, 5);
-    for (size_t i = 0; i < T; i++)
-        ids[i] = (int32_t)(mk_rng_next(&r) % V);
-    mk_next_token_targets(tg, ids, 2, L);
+    random_batch(ids, tg, 2, L, V, 5);
     enum { STEPS = 5 };
     float *ref1[2], *ref16[2];
     const float *ps[2] = {p1, p2};

@@ -15,18 +15,9 @@
 #include "model_internal.h"
 #include "compare.h"
 #include "tap.h"
+#include "grads_of.h"
 
 enum { D = 32, NL = 2, V = 64, L = 300, STEPS = 5 };
-
-static void logits_and_grads(struct mk_model *m, const int32_t *ids, const int32_t *tg,
-                             float *logits, float *grads)
-{
-    float loss;
-    if (mk_model_forward(m, ids, 2, L, tg, &loss, logits, NULL) != MK_OK ||
-        mk_model_zero_grads(m) != MK_OK || mk_model_backward(m) != MK_OK ||
-        mk_model_get_grads(m, grads) != MK_OK)
-        bail_out("forward/backward: %s", mk_last_error());
-}
 
 /* logits of STEPS steps at batch B from a fresh state */
 static void step_logits(struct mk_model *m, const int32_t *ids, int B, float *out)
@@ -50,22 +41,18 @@ int main(void)
         bail_out("%s", mk_last_error());
     const size_t P = m->lay.total, T = 2 * (size_t)L;
     int32_t *ids = malloc(T * sizeof *ids), *tg = malloc(T * sizeof *tg);
-    struct mk_rng r;
-    mk_rng_seed(&r, 5);
-    for (size_t i = 0; i < T; i++)
-        ids[i] = (int32_t)(mk_rng_next(&r) % V);
-    mk_next_token_targets(tg, ids, 2, L);
+    random_batch(ids, tg, 2, L, V, 5);
     float *la = malloc(T * V * sizeof *la), *lb = malloc(T * V * sizeof *lb);
     float *ga = malloc(P * sizeof *ga), *gb = malloc(P * sizeof *gb);
     float *sa16 = malloc(STEPS * 16 * V * sizeof *sa16), *sb16 = malloc(STEPS * 16 * V * 4);
     float *sa4 = malloc(STEPS * 4 * V * sizeof *sa4), *sb4 = malloc(STEPS * 4 * V * 4);
 
-    logits_and_grads(m, ids, tg, la, ga);
+    logits_and_grads(m, ids, tg, 2, L, la, ga);
     step_logits(m, ids, 16, sa16);
     step_logits(m, ids, 4, sa4);
 
     m->bf16_operands = 1;
-    logits_and_grads(m, ids, tg, lb, gb);
+    logits_and_grads(m, ids, tg, 2, L, lb, gb);
     ok(m->acts.with16, "the activations are laid out for bf16 operands");
     float e = max_rel_diff(lb, la, T * V), eg = max_rel_diff(gb, ga, P);
     ok(e <= 2e-2f && eg <= 2e-2f, "forward 2 x %d with bf16 activations == fp32 within bf16 "
@@ -80,7 +67,7 @@ int main(void)
        "%d steps at batch 4 (fp32 rows in the bf16 layout) == fp32 bit for bit", STEPS);
 
     m->bf16_operands = 0;
-    logits_and_grads(m, ids, tg, lb, gb);
+    logits_and_grads(m, ids, tg, 2, L, lb, gb);
     ok(!m->acts.with16 && !memcmp(la, lb, T * V * sizeof *la) &&
            !memcmp(ga, gb, P * sizeof *ga),
        "back in fp32 (activations laid out again): the first results bit for bit");
