@@ -131,27 +131,17 @@ static MK_HOT void conv_fwd_task(mk_real *out, mk_real *state, const struct conv
     }
 }
 
-/* x given in bf16 (conv1d.h): its [B, L, E] columns (row stride ld_x) in fp32 scratch, row
- * stride E (NULL on failure, recorded) */
-static mk_real *conv_x_of16(const uint16_t *x16, int ld_x, int B, int L, int E, const char *op)
-{
-    mk_real *x = MK_REF(scratch_alloc)((size_t)B * L * E * sizeof *x, op);
-    for (size_t r = 0; x && r < (size_t)B * L; r++)
-        for (int e = 0; e < E; e++)
-            x[r * E + e] = mk_bf16_to_f32(x16[r * ld_x + e]);
-    return x;
-}
-
 /* out[b,t,e] = SiLU(a[b,t,e]); then state[b,e,j] = input at time L-(K-1)+j (0 if before lo) */
 void MK_REF(conv1d_fwd)(mk_real *out, mk_real *state, const mk_real *x, int ld_x,
                         const mk_real *w, const mk_real *bias, const uint8_t *reset,
                         int B, int L, int E, int K, uint16_t *out16, const uint16_t *x16)
 {
-    mk_real *x32 = x16 ? conv_x_of16(x16, ld_x, B, L, E, "conv1d_fwd") : NULL;
+    mk_real *x32 = x16 ? mk_values_of_bf16(x16, (size_t)B * L, E, ld_x, "conv1d_fwd") : NULL;
     mk_real *out32 = out ? NULL : MK_REF(scratch_alloc)((size_t)B * L * E * sizeof *out32,
                                                           "conv1d_fwd");
     if ((x16 && !x32) || (!out && !out32)) {
         free(x32);
+        free(out32);
         return;
     }
     if (x32)
@@ -163,8 +153,11 @@ void MK_REF(conv1d_fwd)(mk_real *out, mk_real *state, const mk_real *x, int ld_x
     mk_real *heap = NULL;
     if (K > CONV_TILE) {
         heap = MK_REF(scratch_alloc)((size_t)B * nblk * 2 * K * sizeof *heap, "conv1d_fwd");
-        if (!heap)
+        if (!heap) {
+            free(x32);
+            free(out32);
             return;
+        }
     }
 #pragma omp parallel for if ((size_t)B * L * E * K >= MK_PAR_MIN) schedule(static)
     for (int j = 0; j < B * nblk; j++) {
@@ -246,7 +239,7 @@ void MK_REF(conv1d_bwd)(mk_real *dx, int ld_dx, mk_real *dw, mk_real *dbias,
                         int B, int L, int E, int K, enum mk_grad_write dx_mode,
                         uint16_t *dx16, const uint16_t *x16)
 {
-    mk_real *x32 = x16 ? conv_x_of16(x16, ld_x, B, L, E, "conv1d_bwd") : NULL;
+    mk_real *x32 = x16 ? mk_values_of_bf16(x16, (size_t)B * L, E, ld_x, "conv1d_bwd") : NULL;
     if (x16 && !x32)
         return;
     if (x32)

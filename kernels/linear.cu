@@ -2,12 +2,14 @@
  * CUBLAS_COMPUTE_32F (no TF32), so it matches the CPU BLAS to fp32 rounding. In the backend's
  * bf16 GEMM mode (set_gemm_precision, ops.h) both operands are rounded to bf16 copies in
  * scratch memory and multiplied on bf16 tensor cores with fp32 accumulation into the fp32
- * outputs (relative error ~1e-2 of the output's scale). (cuBLAS's COMPUTE_32F_FAST_16BF on
- * fp32 operands picks TF32 kernels on sm_90, at half the bf16 rate.) A model's weight
- * matrices have bf16 copies kept between products (bf16.cu: weights_bf16_set); any other W
- * is rounded once per call; an operand given in bf16 (in16, dout16: linear.h) is multiplied
- * as it is, in the fp32 mode too when it has no fp32 version. The rows (tokens) go through in chunks whose bf16 copies fit
- * LIN_BF16_BYTES, so the LM head's 16384 x 50280 gradient is never copied whole. Rounding a W
+ * outputs, or into a bf16 output (out16, linear.h: a bf16 C in cuBLAS; a bias is broadcast in
+ * bf16 first, so it is rounded twice) (relative error ~1e-2 of the output's scale). (cuBLAS's
+ * COMPUTE_32F_FAST_16BF on fp32 operands picks TF32 kernels on sm_90, at half the bf16 rate.)
+ * A model's weight matrices have bf16 copies kept between products (bf16.cu:
+ * weights_bf16_set); any other W is rounded once per call; an operand given in bf16 (in16,
+ * dout16: linear.h) is multiplied as it is, in the fp32 mode too when it has no fp32 version.
+ * The rows (tokens) go through in chunks whose bf16 copies fit LIN_BF16_BYTES, so the LM
+ * head's 16384 x 50280 gradient is never copied whole. Rounding a W
  * without a kept copy costs ~6 bytes of traffic per weight, which the faster product repays
  * only from ~500 rows (the TF32 product saves M x 2.5 fs per weight at ~400 vs ~800 TFLOP/s;
  * the copy costs 6 B / 4.8 TB/s = 1.25 ps): below LIN_BF16_MIN_ROWS rows such a W is
@@ -20,7 +22,8 @@
  *   dW^T  [K, N] += X^T dout         gemm(N, T, K, N, M, in, ld_in, dout, N, dW, K)
  * The bias is broadcast into out first and the product added (beta = 1); dbias is a column
  * sum of dout, partials per LIN_ROWS rows added in order (deterministic). The forward of at
- * most MK_GEMV_MAX_ROWS rows (the decoding step) goes to gemv.cu instead: one kernel that
+ * most MK_GEMV_MAX_ROWS rows (the decoding step) with an fp32 input and output goes to gemv.cu
+ * instead: one kernel that
  * reads W (its kept bf16 copy in the bf16 mode) once, bias included, and is recorded into the
  * step's graph without a workspace.
  */

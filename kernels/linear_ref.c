@@ -69,16 +69,6 @@ static void par_gemm(enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb, size_t M,
     }
 }
 
-/* The values of a bf16 [rows, cols] tensor (linear.h's in16 / dout16), for an operand given
- * only that way; NULL on failure (recorded) */
-static mk_real *values_of_bf16(const uint16_t *x16, size_t rows, int cols)
-{
-    mk_real *x = MK_REF(scratch_alloc)(rows * cols * sizeof *x, "linear (bf16 operand)");
-    for (size_t i = 0; x && i < rows * (size_t)cols; i++)
-        x[i] = mk_bf16_to_f32(x16[i]);
-    return x;
-}
-
 static void linear_fwd_values(mk_real *out, const mk_real *in, int ld_in, const mk_real *W,
                               const mk_real *bias, size_t M, int K, int N);
 
@@ -90,7 +80,7 @@ void MK_REF(linear_fwd)(mk_real *out, const mk_real *in, int ld_in, const mk_rea
 {
     if (M == 0)
         return;
-    mk_real *x = in ? NULL : values_of_bf16(in16, M, K);
+    mk_real *x = in ? NULL : mk_values_of_bf16(in16, M, K, K, "linear (bf16 operand)");
     mk_real *o = out16 ? MK_REF(scratch_alloc)(M * N * sizeof *o, "linear_fwd") : out;
     if ((in || x) && o) {
         linear_fwd_values(o, in ? in : x, in ? ld_in : K, W, bias, M, K, N);
@@ -138,10 +128,10 @@ void MK_REF(linear_bwd)(mk_real *din, int ld_din, mk_real *dW, mk_real *dbias,
     if (M == 0)
         return;
     mk_real *from16 = NULL, *in_from16 = NULL; /* the values of operands given in bf16 only */
-    if (!dout && !(dout = from16 = values_of_bf16(dout16, M, N)))
+    if (!dout && !(dout = from16 = mk_values_of_bf16(dout16, M, N, N, "linear (bf16 operand)")))
         return;
     if (!in) {
-        if (!(in = in_from16 = values_of_bf16(in16, M, K))) {
+        if (!(in = in_from16 = mk_values_of_bf16(in16, M, K, K, "linear (bf16 operand)"))) {
             free(from16);
             return;
         }

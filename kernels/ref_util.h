@@ -15,6 +15,7 @@
  *                        thread and reported by the backend's sync() (the kernels return void,
  *                        like CUDA launches, so errors surface at the next sync)
  *   MK_REF(scratch_failed) reads and clears that record
+ *   mk_values_of_bf16    an operand given only in bf16 (grad_write.h), as values in scratch
  */
 #ifndef MK_REF_UTIL_H
 #define MK_REF_UTIL_H
@@ -23,6 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include "half.h"
 #include "real.h"
 
 /* Work (about one multiply-add per unit) below which a kernel runs on the calling thread:
@@ -150,5 +152,17 @@ void *MK_REF(scratch_alloc)(size_t bytes, const char *op);
 /* 1 (and the op name and size of the first failed request) if a scratch allocation failed in
  * this thread since the last call; the record is cleared. */
 int MK_REF(scratch_failed)(const char **op, size_t *bytes);
+
+/* The values of a bf16 [rows, cols] tensor with row stride ld, packed [rows, cols] in scratch
+ * (NULL on failure, recorded as op's) */
+static inline mk_real *mk_values_of_bf16(const uint16_t *x16, size_t rows, int cols, int ld,
+                                         const char *op)
+{
+    mk_real *x = MK_REF(scratch_alloc)(rows * cols * sizeof *x, op);
+    for (size_t r = 0; x && r < rows; r++)
+        for (int c = 0; c < cols; c++)
+            x[r * cols + c] = mk_bf16_to_f32(x16[r * ld + c]);
+    return x;
+}
 
 #endif /* MK_REF_UTIL_H */

@@ -1,6 +1,7 @@
 /* scan_kernels.cuh — the selective scan kernels (contract: scan.h), templated on the storage
- * type T of the token tensors (float for the op table, __nv_bfloat16 for the bf16 variant);
- * state and arithmetic are fp32. Included by scan.cu and scan_bf16.cu only.
+ * type T of the token tensors (float for the op table, __nv_bfloat16 for the bf16 variant)
+ * and TU of u and z (T, or bf16 for the op table's bf16 activations: scan_args); state and
+ * arithmetic are fp32. Included by scan.cu and scan_bf16.cu only.
  *
  * Token-major layout [B, L, E]: a warp's lanes walk consecutive channels of one token row, so
  * every load of u, delta, z, dout is coalesced. The time axis is cut into chunks of Tc steps so

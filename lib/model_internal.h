@@ -37,12 +37,13 @@ struct mk_layer_acts {
     float *resid;  /* [T, D]  residual entering the layer's norm (after the add) */
     float *rstd;   /* [T]     1/rms of resid */
     float *normed; /* [T, D]  norm output, in_proj input (in bf16 with bf16 operands) */
-    float *xz;     /* [T, 2E] in_proj output: x (conv input) | z (gate) */
+    float *xz;     /* [T, 2E] in_proj output: x (conv input) | z (gate) (in bf16 likewise) */
     float *u;      /* [T, E]  conv + SiLU output, the scan input (one buffer for all layers:
-                    *         backward recomputes it) */
+                    *         backward recomputes it; with bf16 operands only the fp32 rows of
+                    *         small decoding steps use it: u16 instead) */
     float *xdbl;   /* [T, R + 2N] x_proj output: dt_raw | B | C */
     float *delta;  /* [T, E]  dt_proj output, bias added inside the scan (shared likewise) */
-    float *y;      /* [T, E]  gated scan output, out_proj input (likewise) */
+    float *y;      /* [T, E]  gated scan output, out_proj input (in bf16 likewise) */
     uint16_t *u16; /* [T, E]  u in bf16 with bf16 operands (else NULL): x_proj's and the
                     *         scan's input, kept per layer (backward does not recompute it) */
 };
