@@ -31,6 +31,25 @@ static void step_logits(struct mk_model *m, const int32_t *ids, int B, float *ou
     mk_state_free(s);
 }
 
+/* dt_proj's weights x 30: delta of order 1-10, so that dt (and everything after it) depends
+ * on delta as much as in a trained model (at init dt is mostly its bias: a zeroed delta
+ * passed the comparisons below) */
+static void widen_dt(struct mk_model *m)
+{
+    float *p = malloc(m->lay.total * sizeof *p);
+    if (!p || mk_model_get_params(m, p) != MK_OK)
+        bail_out("params: %s", mk_last_error());
+    const size_t n = (size_t)m->cfg.d_inner * m->cfg.dt_rank;
+    for (int l = 0; l < m->cfg.n_layer; l++) {
+        float *w = p + (m->p.layer[l].dt_proj_w - m->params);
+        for (size_t i = 0; i < n; i++)
+            w[i] *= 30;
+    }
+    if (mk_model_set_params(m, p) != MK_OK)
+        bail_out("params: %s", mk_last_error());
+    free(p);
+}
+
 int main(void)
 {
     plan_lazy();
@@ -39,6 +58,7 @@ int main(void)
     struct mk_model *m = NULL;
     if (mk_model_create(&m, &cfg, MK_DEVICE_CPU, 0) != MK_OK || mk_model_init(m, 3) != MK_OK)
         bail_out("%s", mk_last_error());
+    widen_dt(m);
     const size_t P = m->lay.total, T = 2 * (size_t)L;
     int32_t *ids = malloc(T * sizeof *ids), *tg = malloc(T * sizeof *tg);
     random_batch(ids, tg, 2, L, V, 5);
