@@ -102,7 +102,7 @@ void mk_cuda_linear_fwd(float *out, const float *in, int ld_in, const float *W, 
 void mk_cuda_linear_bwd(float *din, int ld_din, float *dW, float *dbias, const float *dout,
                         const float *in, int ld_in, const float *W, size_t M, int K, int N,
                         enum mk_grad_write din_mode, const uint16_t *dout16,
-                        const uint16_t *in16);
+                        const uint16_t *in16, uint16_t *din16);
 void mk_cuda_conv1d_fwd(float *out, float *state, const float *x, int ld_x, const float *w,
                         const float *bias, const uint8_t *reset, int B, int L, int E, int K,
                         uint16_t *out16, const uint16_t *x16);

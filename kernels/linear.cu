@@ -89,16 +89,18 @@ static void linear_fwd_bf16(float *out, __nv_bfloat16 *out16, const float *in, i
     mk_cuda_scratch_free(made);
 }
 
-/* bf16 mode backward: din (+)= dout W, dW += in^T dout, over chunks of rows; dout's rows
- * from dout16 as they are when it is given (linear.h), else rounded */
-static void linear_bwd_bf16(float *din, int ld_din, float din_beta, float *dW,
-                            const float *dout, const __nv_bfloat16 *dout16, const float *in,
-                            int ld_in, const __nv_bfloat16 *in16, const float *W,
-                            const __nv_bfloat16 *kept, size_t M, int K, int N)
+/* bf16 mode backward: din (+)= dout W (or set in bf16 into din16), dW += in^T dout, over
+ * chunks of rows; dout's rows from dout16 as they are when it is given (linear.h), else
+ * rounded */
+static void linear_bwd_bf16(float *din, __nv_bfloat16 *din16, int ld_din, float din_beta,
+                            float *dW, const float *dout, const __nv_bfloat16 *dout16,
+                            const float *in, int ld_in, const __nv_bfloat16 *in16,
+                            const float *W, const __nv_bfloat16 *kept, size_t M, int K, int N)
 {
-    __nv_bfloat16 *made = din && !kept ? mk_cuda_bf16_copy(W, N, K, K) : NULL;
+    const bool want_din = din || din16;
+    __nv_bfloat16 *made = want_din && !kept ? mk_cuda_bf16_copy(W, N, K, K) : NULL;
     const __nv_bfloat16 *w16 = kept ? kept : made;
-    if (din && !w16)
+    if (want_din && !w16)
         return;
     const int mc = bf16_chunk_rows(K, N);
     for (size_t m0 = 0; m0 < M; m0 += mc) {
@@ -108,7 +110,10 @@ static void linear_bwd_bf16(float *din, int ld_din, float din_beta, float *dW,
         __nv_bfloat16 *x_made = g16 && !in16 ? mk_cuda_bf16_copy(in + m0 * ld_in, rows, K, ld_in)
                                              : NULL;
         const __nv_bfloat16 *x16 = !g16 ? NULL : in16 ? in16 + m0 * K : x_made;
-        if (x16 && din)
+        if (x16 && din16) /* set, in bf16 (linear.h: din16 contiguous, din_mode SET) */
+            gemm_typed(CUBLAS_OP_N, CUBLAS_OP_N, K, rows, N, w16, K, g16, N, CUDA_R_16BF, 0.0f,
+                       din16 + m0 * K, CUDA_R_16BF, K);
+        else if (x16 && din)
             gemm_typed(CUBLAS_OP_N, CUBLAS_OP_N, K, rows, N, w16, K, g16, N, CUDA_R_16BF,
                        din_beta, din + m0 * ld_din, CUDA_R_32F, ld_din);
         if (x16)
@@ -214,22 +219,32 @@ template <typename T> __global__ void colpart_kernel(float *part, const T *src, 
 extern "C" void mk_cuda_linear_bwd(float *din, int ld_din, float *dW, float *dbias,
                                    const float *dout, const float *in, int ld_in, const float *W,
                                    size_t M, int K, int N, enum mk_grad_write din_mode,
-                                   const uint16_t *dout16, const uint16_t *in16)
+                                   const uint16_t *dout16, const uint16_t *in16,
+                                   uint16_t *din16)
 {
     if (M == 0 || !rows_fit(M))
         return;
+    __nv_bfloat16 *d16 = (__nv_bfloat16 *)din16;
     const float din_beta = din_mode == MK_GRAD_SET ? 0.0f : 1.0f; /* beta 0: din not read */
     const __nv_bfloat16 *kept = kept_copy(W), *g16 = (const __nv_bfloat16 *)dout16;
     const __nv_bfloat16 *x16 = (const __nv_bfloat16 *)in16;
     /* bf16 products also when dout16 or in16 is all there is (linear.h), or in the bf16 mode
      * with either */
     if (bf16_products(kept, M) || !dout || !in || ((g16 || x16) && mk_cuda_gemm_bf16())) {
-        linear_bwd_bf16(din, ld_din, din_beta, dW, dout, g16, in, ld_in, x16, W,
-                        din ? kept : NULL, M, K, N);
+        linear_bwd_bf16(din16 ? NULL : din, d16, ld_din, din_beta, dW, dout, g16, in, ld_in, x16,
+                        W, din || din16 ? kept : NULL, M, K, N);
     } else {
-        if (din)
+        float *tmp = d16 ? (float *)mk_cuda_scratch(M * K * sizeof(float)) : NULL;
+        if (d16 && !tmp)
+            return;
+        if (tmp) /* the fp32 din in scratch, rounded once (linear.h) */
+            gemm(CUBLAS_OP_N, CUBLAS_OP_N, K, (int)M, N, W, K, dout, N, 0.0f, tmp, K);
+        else if (din)
             gemm(CUBLAS_OP_N, CUBLAS_OP_N, K, (int)M, N, W, K, dout, N, din_beta, din, ld_din);
         gemm(CUBLAS_OP_N, CUBLAS_OP_T, K, N, (int)M, in, ld_in, dout, N, 1.0f, dW, K);
+        if (tmp)
+            mk_cuda_to_bf16(d16, tmp, (int)M, K, K);
+        mk_cuda_scratch_free(tmp);
     }
     if (!dbias)
         return;

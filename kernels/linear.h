@@ -12,6 +12,8 @@
  *             din[m, k] += sum_n dout[m, n] W[n, k]     (din row stride ld_din; NULL: skipped)
  *             dW[n, k]  += sum_m dout[m, n] in[m, k]
  *             dbias[n]  += sum_m dout[m, n]             (NULL: skipped)
+ *   din16 (or NULL; backward): din set in bf16 there instead ([M, K] contiguous, grad_write.h;
+ *             din_mode MK_GRAD_SET, din not written and may be NULL): the fp32 din rounded once.
  *   dout16 (or NULL): dout in bf16 ([M, N] contiguous, grad_write.h); dout may then be NULL
  *             (dbias then sums dout16's values). A backend in its bf16 GEMM mode multiplies dout16 as it
  *             is; the CPU reference multiplies its values (exactly representable) in fp32.
@@ -30,6 +32,6 @@ void MK_REF(linear_fwd)(mk_real *out, const mk_real *in, int ld_in, const mk_rea
 void MK_REF(linear_bwd)(mk_real *din, int ld_din, mk_real *dW, mk_real *dbias,
                         const mk_real *dout, const mk_real *in, int ld_in, const mk_real *W,
                         size_t M, int K, int N, enum mk_grad_write din_mode,
-                        const uint16_t *dout16, const uint16_t *in16);
+                        const uint16_t *dout16, const uint16_t *in16, uint16_t *din16);
 
 #endif

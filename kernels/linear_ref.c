@@ -123,7 +123,7 @@ static void linear_fwd_values(mk_real *out, const mk_real *in, int ld_in, const 
 void MK_REF(linear_bwd)(mk_real *din, int ld_din, mk_real *dW, mk_real *dbias,
                         const mk_real *dout, const mk_real *in, int ld_in, const mk_real *W,
                         size_t M, int K, int N, enum mk_grad_write din_mode,
-                        const uint16_t *dout16, const uint16_t *in16)
+                        const uint16_t *dout16, const uint16_t *in16, uint16_t *din16)
 {
     if (M == 0)
         return;
@@ -136,6 +136,12 @@ void MK_REF(linear_bwd)(mk_real *din, int ld_din, mk_real *dW, mk_real *dbias,
             return;
         }
         ld_in = K;
+    }
+    mk_real *din_made = NULL; /* din16: the fp32 din first, rounded at the end */
+    if (din16) {
+        din = din_made = malloc(M * (size_t)K * sizeof *din);
+        ld_din = K;
+        din_mode = MK_GRAD_SET;
     }
     if (din)
         par_gemm(CblasNoTrans, CblasNoTrans, M, K, N, dout, N, W, K,
@@ -154,6 +160,9 @@ void MK_REF(linear_bwd)(mk_real *din, int ld_din, mk_real *dW, mk_real *dbias,
             }
         }
     }
+    for (size_t i = 0; din_made && i < M * (size_t)K; i++)
+        din16[i] = mk_f32_to_bf16((float)din_made[i]);
+    free(din_made);
     free(from16);
     free(in_from16);
 }

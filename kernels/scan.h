@@ -71,6 +71,10 @@ struct mk_scan_grad {
     enum mk_grad_write mode; /* of du, ddelta, dz (0: MK_GRAD_ADD) */
     /* or NULL: ddelta [B, L, E] / dz (row stride ld_z) written in bf16 there instead, set */
     uint16_t *ddelta16, *dz16;
+    /* or NULL: dout read in bf16 from here instead ([B, L, E]; dout may then be NULL): the
+     * bf16 mode's gradient of the scan's output. CUDA takes it with the inputs' u16 / z16 and
+     * only then (they share one element type in its kernels). */
+    const uint16_t *dout16;
 };
 
 void MK_REF(scan_fwd)(mk_real *out, mk_real *state, const struct mk_scan_in *in);

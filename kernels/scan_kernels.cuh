@@ -133,13 +133,14 @@ __device__ __forceinline__ void put_grad16(T *p, __nv_bfloat16 *p16, size_t i, f
         put_grad(p, i, v, set);
 }
 
-/* T: the type of delta, B, C (and dout); TU: that of u and z (bf16 in the bf16 mode's
- * forward and backward of the model, whose u and xz are bf16, with fp32 delta, B and C) */
+/* T: the type of delta, B and C; TU: that of u, z and the backward's dout (bf16 in the bf16
+ * mode of the model, whose u, xz and the output's gradient are bf16, with fp32 delta, B, C) */
 template <typename T, typename TU = T> struct scan_args {
     const TU *u;
     const T *delta;
     const TU *z;
-    const T *Bm, *Cm, *dout;
+    const T *Bm, *Cm;
+    const TU *dout;
     const float *delta_bias, *A_log, *Dskip;
     const uint8_t *reset;
     int B, L, E, N, ld_bc, ld_z;
@@ -1163,7 +1164,7 @@ static void scan_fwd_launch(T *out, float *state, const scan_args<T, TU> &a)
 template <typename T, typename TU>
 static void scan_bwd_launch(T *du, T *ddelta, T *dz, bool set, __nv_bfloat16 *ddelta16,
                             __nv_bfloat16 *dz16, float *dB, float *dC, float *dA_log,
-                            float *dD, float *ddelta_bias, float *dstate0, const T *dout,
+                            float *dD, float *ddelta_bias, float *dstate0, const TU *dout,
                             const float *state0, scan_args<T, TU> a)
 {
     const bool one = a.N <= 16; /* one lane per channel (scan_bwd16_kernel) */

@@ -248,7 +248,10 @@ static MK_HOT void scan_bwd_group(const struct mk_scan_grad *g, const mk_real *d
             size_t row = (size_t)b * L + t;
             int rst = in->reset && in->reset[row];
             const mk_real *h = hs + (size_t)t * N;
-            mk_real u = scan_u(in, row * E + e), dt = dts[t], dy = dout[row * E + e], gv = dy;
+            mk_real u = scan_u(in, row * E + e), dt = dts[t], gv;
+            const mk_real dy = g->dout16 ? mk_bf16_to_f32(g->dout16[row * E + e])
+                                         : dout[row * E + e];
+            gv = dy;
             if (in->z || in->z16) {
                 mk_real zv = scan_z(in, row * in->ld_z + e), s = mk_sigmoid(zv);
                 gv = dy * zv * s;

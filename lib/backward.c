@@ -26,8 +26,9 @@ static void mixer_backward(struct mk_model *m, int l)
     const uint8_t *reset = m->fwd_has_reset ? a->reset : NULL;
 
     /* with bf16 operands (m->bf16_operands), the forward left normed, xz and y in bf16 and
-     * kept this layer's u in bf16 (s->u16); backward writes dxz and ddelta, which only feed
-     * products, in bf16 too, each in the memory of its fp32 buffer */
+     * kept this layer's u in bf16 (s->u16); backward writes dy (out_proj's input gradient,
+     * which the scan reads), dxz and ddelta, which only feed products, in bf16 too, each in
+     * the memory of its fp32 buffer, as autocast leaves them */
     const int h = m->fwd_operands16;
     uint16_t *normed16 = h ? (uint16_t *)s->normed : NULL, *y16 = h ? (uint16_t *)s->y : NULL;
     const uint16_t *u16 = h ? s->u16 : NULL, *xz16 = h ? (const uint16_t *)s->xz : NULL;
@@ -40,8 +41,9 @@ static void mixer_backward(struct mk_model *m, int l)
     ops->zero(a->dxdbl, T * X * sizeof(float));
 
     /* the mixer's output gradient is the residual gradient dr_{l+1} */
-    ops->linear_bwd(a->dy, E, lg->out_proj_w, lg->out_proj_b, a->dresid, h ? NULL : s->y, E,
-                    lp->out_proj_w, T, E, D, MK_GRAD_SET, NULL, y16);
+    uint16_t *dy16 = h ? (uint16_t *)a->dy : NULL;
+    ops->linear_bwd(h ? NULL : a->dy, E, lg->out_proj_w, lg->out_proj_b, a->dresid,
+                    h ? NULL : s->y, E, lp->out_proj_w, T, E, D, MK_GRAD_SET, NULL, y16, dy16);
     struct mk_scan_in in = mk_scan_inputs(c, lp, s, reset, B, L, u16);
     /* dxz [T, 2E] (conv1d's dx, then the scan's dz) and ddelta [T, E], fp32 or bf16 */
     float *dxz = h ? NULL : a->dxz, *ddelta = h ? NULL : a->ddelta;
@@ -50,17 +52,17 @@ static void mixer_backward(struct mk_model *m, int l)
         .du = a->du, .ddelta = ddelta, .ddelta_bias = lg->dt_proj_b, .dA_log = lg->A_log,
         .dB = a->dxdbl + R, .dC = a->dxdbl + R + N, .dD = lg->Dskip,
         .dz = dxz ? dxz + E : NULL, .dstate0 = NULL, .mode = MK_GRAD_SET, /* du, ddelta, dz */
-        .ddelta16 = ddelta16, .dz16 = dxz16 ? dxz16 + E : NULL,
+        .ddelta16 = ddelta16, .dz16 = dxz16 ? dxz16 + E : NULL, .dout16 = dy16,
     };
-    ops->scan_bwd(&g, a->dy, NULL, &in);
+    ops->scan_bwd(&g, h ? NULL : a->dy, NULL, &in);
     ops->linear_bwd(a->dxdbl, X, lg->dt_proj_w, NULL, ddelta, s->xdbl, X, lp->dt_proj_w, T, R,
-                    E, MK_GRAD_ADD, ddelta16, NULL);
+                    E, MK_GRAD_ADD, ddelta16, NULL, NULL);
     ops->linear_bwd(a->du, E, lg->x_proj_w, NULL, a->dxdbl, u, E, lp->x_proj_w, T, E, X,
-                    MK_GRAD_ADD, NULL, u16);
+                    MK_GRAD_ADD, NULL, u16, NULL);
     ops->conv1d_bwd(dxz, 2 * E, lg->conv_w, lg->conv_b, a->du, NULL, xz, 2 * E, lp->conv_w,
                     lp->conv_b, reset, B, L, E, K, MK_GRAD_SET, dxz16, xz16); /* dxz's 1st half */
     ops->linear_bwd(a->dnormed, D, lg->in_proj_w, lg->in_proj_b, dxz, h ? NULL : s->normed, D,
-                    lp->in_proj_w, T, D, 2 * E, MK_GRAD_SET, dxz16, normed16);
+                    lp->in_proj_w, T, D, 2 * E, MK_GRAD_SET, dxz16, normed16, NULL);
 }
 
 /* From d(loss)/d(normed_f) in a->dnormed down to the embedding. */

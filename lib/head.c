@@ -50,7 +50,7 @@ void mk_head_chunks(struct mk_model *m, size_t T, int grad, int logits_ready)
         if (grad)
             ops->linear_bwd(a->dnormed + r0 * D, (int)D, m->g.head, NULL, d16 ? NULL : a->logits,
                             a->normed_f + r0 * D, (int)D, m->p.head, n, (int)D, c->vocab_size,
-                            MK_GRAD_SET, d16, NULL); /* the chunks' rows cover dnormed once */
+                            MK_GRAD_SET, d16, NULL, NULL); /* the chunks' rows cover dnormed once */
     }
 }
 

@@ -227,10 +227,13 @@ static void test_linear(size_t M, int K, int N, int ld_in, int ld_din, int with_
     uint16_t *o16 = acts16 ? calloc(M * N, 2) : NULL, *d_o16 = dev(o16, M * N * 2);
     cpu->linear_fwd(o16 ? NULL : out, in_h, ld_in, W, bias, M, K, N, in16, o16);
     gpu->linear_fwd(o16 ? NULL : d_out, in_d, ld_in, d_W, d_bias, M, K, N, d_in16, d_o16);
-    cpu->linear_bwd(din, ld_din, dW, db, dout16 ? NULL : dout, in_h, ld_in, W, M, K, N,
-                    grad_mode, dout16, in16);
-    gpu->linear_bwd(d_din, ld_din, d_dW, d_db, d_dout16 ? NULL : d_dout, in_d, ld_in, d_W, M, K,
-                    N, grad_mode, d_dout16, d_in16);
+    /* acts16: din set in bf16 only (SET, contiguous rows) */
+    uint16_t *di16 = acts16 && grad_mode == MK_GRAD_SET && ld_din == K ? calloc(M * K, 2) : NULL;
+    uint16_t *d_di16 = dev(di16, M * K * 2);
+    cpu->linear_bwd(di16 ? NULL : din, ld_din, dW, db, dout16 ? NULL : dout, in_h, ld_in, W, M,
+                    K, N, grad_mode, dout16, in16, di16);
+    gpu->linear_bwd(di16 ? NULL : d_din, ld_din, d_dW, d_db, d_dout16 ? NULL : d_dout, in_d,
+                    ld_in, d_W, M, K, N, grad_mode, d_dout16, d_in16, d_di16);
     synced("linear");
     if (bf16 && gpu->set_gemm_precision(0))
         bail_out("set_gemm_precision: %s", mk_last_error());
@@ -242,7 +245,12 @@ static void test_linear(size_t M, int K, int N, int ld_in, int ld_din, int with_
         check("  out", cmp(d_out, out, M * N), tol);
     free(o16);
     gpu->free(d_o16);
-    check("  din", cmp(d_din, din, M * ld_din), tol);
+    if (di16) /* the products' own tolerance plus one bf16 step of the rounding */
+        check("  din16 (din in bf16 instead)", cmp16(d_di16, di16, M * K), tol + 4e-3);
+    else
+        check("  din", cmp(d_din, din, M * ld_din), tol);
+    free(di16);
+    gpu->free(d_di16);
     free(dout16), free(in16);
     gpu->free(d_dout16), gpu->free(d_in16);
     check("  dW", cmp(d_dW, dW, (size_t)N * K), tol);
@@ -351,14 +359,16 @@ static void test_scan(int B, int L, int E, int N, int with_z, int with_state, in
     uint16_t *dd16 = grad16 ? calloc(n, 2) : NULL, *dz16 = grad16 && z ? calloc(nz, 2) : NULL;
     uint16_t *d_dd16 = dev(dd16, n * 2), *d_dz16 = dev(dz16, nz * 2);
     struct mk_scan_grad g = {du,  dd16 ? NULL : ddl, ddb, dAl, dBC + R, dBC + R + N, dD,
-                             dz16 ? NULL : dz, ds0, grad_mode, dd16, dz16};
+                             dz16 ? NULL : dz, ds0, grad_mode, dd16, dz16, NULL};
     struct mk_scan_grad dg = {d_du, dd16 ? NULL : d_ddl, d_ddb, d_dAl, d_dBC + R, d_dBC + R + N,
-                              d_dD, dz16 ? NULL : d_dz, d_ds0, grad_mode, d_dd16, d_dz16};
+                              d_dD, dz16 ? NULL : d_dz, d_ds0, grad_mode, d_dd16, d_dz16, NULL};
     uint16_t *o16 = grad16 ? calloc(n, 2) : NULL, *d_o16 = dev(o16, n * 2);
     in.out16 = o16, din.out16 = d_o16; /* out in bf16 instead */
-    /* acts16: u and z read in bf16 (both sides the same values) */
+    /* acts16: u, z and dout read in bf16 (both sides the same values) */
     uint16_t *u16 = acts16 ? to16(u, n, 1, 1, 1) : NULL, *d_u16 = dev(u16, n * 2);
     uint16_t *z16 = acts16 && z ? to16(z, nz, 1, 1, 1) : NULL, *d_z16 = dev(z16, nz * 2);
+    uint16_t *g16 = acts16 ? to16(dout, n, 1, 1, 1) : NULL, *d_g16 = dev(g16, n * 2);
+    g.dout16 = g16, dg.dout16 = d_g16;
     if (u16) {
         in.u = din.u = NULL;
         in.u16 = u16, din.u16 = d_u16;
@@ -370,13 +380,13 @@ static void test_scan(int B, int L, int E, int N, int with_z, int with_state, in
     cpu->scan_fwd(o16 ? NULL : out, st, &in);
     gpu->scan_fwd(o16 ? NULL : d_out, d_st, &din);
     in.out16 = din.out16 = NULL;
-    cpu->scan_bwd(&g, dout, st0, &in);
-    gpu->scan_bwd(&dg, d_dout, d_st0, &din);
+    cpu->scan_bwd(&g, g16 ? NULL : dout, st0, &in);
+    gpu->scan_bwd(&dg, g16 ? NULL : d_dout, d_st0, &din);
     synced("scan");
-    free(u16), free(z16);
-    gpu->free(d_u16), gpu->free(d_z16);
+    free(u16), free(z16), free(g16);
+    gpu->free(d_u16), gpu->free(d_z16), gpu->free(d_g16);
     diag("scan B=%d L=%d E=%d N=%d z=%d state=%d reset=%d%s du/ddelta/dz %s%s", B, L, E, N, with_z,
-         with_state, rst, acts16 ? " u, z in bf16" : "", mode_name(),
+         with_state, rst, acts16 ? " u, z, dout in bf16" : "", mode_name(),
          grad16 ? ", ddelta and dz in bf16" : "");
     /* fp32 recurrences over L steps in a different association (chunked): relative 1e-4 */
     check_out("out", d_o16, o16, d_out, out, n, 1e-4);

@@ -1,8 +1,8 @@
 /* test_ops_bf16.c — the bf16 variants of the CPU ops' inputs and outputs (the bf16 mode's
  * activations): on values that bf16 holds exactly, reading an input from its bf16 version
  * gives the same bits as reading it in fp32, and a bf16 output is the fp32 output rounded once:
- *   linear_fwd out16;  conv1d_fwd / conv1d_bwd x16 (conv1d_fwd with out NULL, out16 only);
- *   scan_fwd / scan_bwd u16, z16.
+ *   linear_fwd out16, linear_bwd din16;  conv1d_fwd / conv1d_bwd x16 (conv1d_fwd with out
+ *   NULL, out16 only);  scan_fwd / scan_bwd u16, z16, and scan_bwd dout16.
  * The CUDA backend's variants are compared with these in test_cuda_ops.
  */
 #include <stdlib.h>
@@ -54,6 +54,23 @@ static void test_linear_out16(size_t M, int K, int N, int with_bias)
     ok(rounds_to(o16, out, M * N), "linear_fwd M=%zu K=%d N=%d%s: out16 == out rounded", M, K,
        N, with_bias ? " bias" : "");
     free(in), free(W), free(bias), free(out), free(o16);
+}
+
+/* din16: din set in bf16 == the fp32 din (set) rounded; dW and dbias as with din */
+static void test_linear_din16(size_t M, int K, int N)
+{
+    float *in = bf16_values(M * K, -1, 1, NULL), *W = bf16_values((size_t)N * K, -1, 1, NULL);
+    float *dout = bf16_values(M * N, -1, 1, NULL), *din = malloc(M * K * sizeof *din);
+    float *dW_a = calloc((size_t)N * K, 4), *dW_b = calloc((size_t)N * K, 4);
+    float *db_a = calloc(N, 4), *db_b = calloc(N, 4);
+    uint16_t *d16 = calloc(M * K, sizeof *d16);
+    ops->linear_bwd(din, K, dW_a, db_a, dout, in, K, W, M, K, N, MK_GRAD_SET, NULL, NULL, NULL);
+    ops->linear_bwd(NULL, K, dW_b, db_b, dout, in, K, W, M, K, N, MK_GRAD_SET, NULL, NULL, d16);
+    ok(rounds_to(d16, din, M * K) && same_bits(dW_a, dW_b, (size_t)N * K) &&
+           same_bits(db_a, db_b, N),
+       "linear_bwd M=%zu K=%d N=%d: din16 == din rounded (dW, dbias the same)", M, K, N);
+    free(in), free(W), free(dout), free(din), free(dW_a), free(dW_b), free(db_a), free(db_b);
+    free(d16);
 }
 
 static void test_conv1d_x16(int B, int L, int E, int K, int with_state)
@@ -126,16 +143,21 @@ static void test_scan_u16_z16(int B, int L, int E, int N, int with_state)
             buf[k][j] = calloc(sizes[j], 4);
         struct mk_scan_grad gk = {buf[k][0], buf[k][1], buf[k][2], buf[k][3], buf[k][4] + R,
                                   buf[k][4] + R + N, buf[k][5], buf[k][6] + E,
-                                  st0 ? buf[k][7] : NULL, MK_GRAD_SET, NULL, NULL};
+                                  st0 ? buf[k][7] : NULL, MK_GRAD_SET, NULL, NULL, NULL};
         g[k] = gk;
     }
+    uint16_t *dout16 = malloc(n * sizeof *dout16);
+    for (size_t i = 0; i < n; i++)
+        dout16[i] = mk_f32_to_bf16(dout[i]);
+    g[1].dout16 = dout16;
     ops->scan_bwd(&g[0], dout, st0, &in);
-    ops->scan_bwd(&g[1], dout, st0, &in16);
+    ops->scan_bwd(&g[1], NULL, st0, &in16);
     int same = 1;
     for (int j = 0; j < 8; j++)
         same &= same_bits(buf[0][j], buf[1][j], sizes[j]);
-    ok(same, "scan_bwd B=%d L=%d E=%d N=%d state=%d: u16, z16 == u, z (every gradient)", B, L,
-       E, N, with_state);
+    ok(same, "scan_bwd B=%d L=%d E=%d N=%d state=%d: u16, z16, dout16 == u, z, dout (every "
+       "gradient)", B, L, E, N, with_state);
+    free(dout16);
     for (int k = 0; k < 2; k++)
         for (int j = 0; j < 8; j++)
             free(buf[k][j]);
@@ -150,6 +172,8 @@ int main(void)
     test_linear_out16(1, 33, 20, 1);
     test_linear_out16(70, 48, 96, 0);
     test_linear_out16(70, 48, 96, 1);
+    test_linear_din16(70, 48, 96);
+    test_linear_din16(1, 33, 20);
     test_conv1d_x16(2, 37, 24, 4, 1);
     test_conv1d_x16(3, 50, 40, 3, 0);
     test_scan_u16_z16(2, 37, 24, 16, 1);

@@ -234,7 +234,7 @@ static void test_linear(size_t M, int K, int N, int ld_in, int ld_din, int with_
                         rand_new(M * N, -1, 1), M, K, N, ld_in};
     double *din = grad_new(M * ld_din), *dW = grad_new((size_t)N * K), *db = grad_new(N);
     mk_refd_linear_bwd(with_din ? din : NULL, ld_din, dW, with_bias ? db : NULL, c.wout, c.in,
-                       ld_in, c.W, M, K, N, MK_GRAD_ADD, NULL, NULL);
+                       ld_in, c.W, M, K, N, MK_GRAD_ADD, NULL, NULL, NULL);
     grad_take(din, M * ld_din);
     grad_take(dW, (size_t)N * K);
     grad_take(db, N);
@@ -262,7 +262,7 @@ static void test_linear(size_t M, int K, int N, int ld_in, int ld_din, int with_
         double *set = rand_new(M * ld_din, -1, 1), *old = copy_new(set, M * ld_din);
         double *dW2 = grad_new((size_t)N * K);
         mk_refd_linear_bwd(set, ld_din, dW2, NULL, c.wout, c.in, ld_in, c.W, M, K, N,
-                           MK_GRAD_SET, NULL, NULL);
+                           MK_GRAD_SET, NULL, NULL, NULL);
         ok(set_matches(set, old, din, M, ld_din, 0, K), "%s: din set == din added", what);
         /* dout as bf16 (dout NULL): the same as the product of those values given as dout */
         uint16_t *g16 = xcalloc(M * N, sizeof *g16);
@@ -272,9 +272,9 @@ static void test_linear(size_t M, int K, int N, int ld_in, int ld_din, int with_
         for (size_t i = 0; i < M * (size_t)N; i++)
             g[i] = mk_bf16_to_f32(g16[i] = mk_f32_to_bf16((float)c.wout[i]));
         mk_refd_linear_bwd(d1, ld_din, w1, NULL, g, c.in, ld_in, c.W, M, K, N, MK_GRAD_SET,
-                           NULL, NULL);
+                           NULL, NULL, NULL);
         mk_refd_linear_bwd(d2, ld_din, w2, NULL, NULL, c.in, ld_in, c.W, M, K, N, MK_GRAD_SET,
-                           g16, NULL);
+                           g16, NULL, NULL);
         ok(!memcmp(d1, d2, M * ld_din * sizeof *d1) && !memcmp(w1, w2, (size_t)N * K * sizeof *w1),
            "%s: dout16 (no dout) == its values as dout", what);
         /* in as bf16 ([M, K] contiguous, no in): the same as its values given as in */
@@ -286,9 +286,9 @@ static void test_linear(size_t M, int K, int N, int ld_in, int ld_din, int with_
         mk_refd_linear_fwd(o1, xv, K, c.W, c.bias, M, K, N, NULL, NULL);
         mk_refd_linear_fwd(o2, NULL, K, c.W, c.bias, M, K, N, x16, NULL);
         mk_refd_linear_bwd(d1, ld_din, w1, NULL, c.wout, xv, K, c.W, M, K, N, MK_GRAD_SET, NULL,
-                           NULL);
+                           NULL, NULL);
         mk_refd_linear_bwd(d2, ld_din, w2, NULL, c.wout, NULL, K, c.W, M, K, N, MK_GRAD_SET, NULL,
-                           x16);
+                           x16, NULL);
         ok(!memcmp(o1, o2, M * N * sizeof *o1) && !memcmp(w1, w2, (size_t)N * K * sizeof *w1),
            "%s: in16 (no in) == its values as in, forward and dW", what);
         free(x16), free(xv), free(o1), free(o2);
@@ -437,7 +437,7 @@ static void test_scan(const struct scan_case *sc)
     double *dxz = grad_new(nxz), *dst = grad_new(nst);
     struct mk_scan_grad g = {du, ddelta, ddb, dA, dxdbl + R, dxdbl + R + N, dD,
                              sc->with_z ? dxz + E : NULL, sc->with_state ? dst : NULL,
-                             MK_GRAD_ADD, NULL, NULL};
+                             MK_GRAD_ADD, NULL, NULL, NULL};
     mk_refd_scan_bwd(&g, c.wout, c.state0, &c.in);
     grad_take(du, nbe), grad_take(ddelta, nbe), grad_take(ddb, E);
     grad_take(dA, (size_t)E * N), grad_take(dxdbl, nxd), grad_take(dD, E);
@@ -474,7 +474,7 @@ static void test_scan(const struct scan_case *sc)
     double *su = rand_new(nbe, -1, 1), *sd = rand_new(nbe, -1, 1), *sz = rand_new(nxz, -1, 1);
     double *ou = copy_new(su, nbe), *od = copy_new(sd, nbe), *oz = copy_new(sz, nxz);
     struct mk_scan_grad g3 = {su, sd, NULL, NULL, NULL, NULL, NULL, sc->with_z ? sz + E : NULL,
-                              NULL, MK_GRAD_SET, NULL, NULL};
+                              NULL, MK_GRAD_SET, NULL, NULL, NULL};
     mk_refd_scan_bwd(&g3, c.wout, c.state0, &c.in);
     ok(set_matches(su, ou, du, T, E, 0, E) && set_matches(sd, od, ddelta, T, E, 0, E) &&
            (sc->with_z ? set_matches(sz, oz, dxz, T, 2 * E, E, 2 * E) : 1),
@@ -482,7 +482,7 @@ static void test_scan(const struct scan_case *sc)
     /* ddelta and dz in bf16 */
     uint16_t *dd16 = xcalloc(nbe, sizeof *dd16), *dz16 = xcalloc(nxz, sizeof *dz16);
     struct mk_scan_grad g4 = {su, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, MK_GRAD_SET,
-                              dd16, sc->with_z ? dz16 + E : NULL};
+                              dd16, sc->with_z ? dz16 + E : NULL, NULL};
     mk_refd_scan_bwd(&g4, c.wout, c.state0, &c.in);
     ok(bf16_matches(dd16, ddelta, T, E, 0, E) &&
            (sc->with_z ? bf16_matches(dz16, dxz, T, 2 * E, E, 2 * E) : 1),
@@ -492,7 +492,7 @@ static void test_scan(const struct scan_case *sc)
     /* Optional gradients may be NULL: du and ddelta must not change. */
     double *du2 = grad_new(nbe), *ddelta2 = grad_new(nbe);
     struct mk_scan_grad g2 = {du2, ddelta2, NULL, NULL, NULL, NULL, NULL,
-                              sc->with_z ? dxz + E : NULL, NULL, MK_GRAD_ADD, NULL, NULL};
+                              sc->with_z ? dxz + E : NULL, NULL, MK_GRAD_ADD, NULL, NULL, NULL};
     mk_refd_scan_bwd(&g2, c.wout, c.state0, &c.in);
     grad_take(du2, nbe), grad_take(ddelta2, nbe);
     ok(rel_err(du2, du, nbe) < 1e-12 && rel_err(ddelta2, ddelta, nbe) < 1e-12,

@@ -240,7 +240,7 @@ static void test_linear(size_t M, int K, int N, int ld_in, int ld_din, int with_
         }
     ops->linear_fwd(out, in, ld_in, W, bias, M, K, N, NULL, NULL);
     ops->linear_bwd(din, ld_din, dW, with_bias ? db : NULL, dout, in, ld_in, W, M, K, N,
-                    MK_GRAD_ADD, NULL, NULL);
+                    MK_GRAD_ADD, NULL, NULL, NULL);
     double e1 = ferr(out, ro, M * N), e2 = ferr(din, rdin, M * ld_din);
     double e3 = ferr(dW, rdW, (size_t)N * K), e4 = with_bias ? ferr(db, rdb, N) : 0;
     ok(e1 < 1e-6 && e2 < 1e-6 && e3 < 1e-6 && e4 < 1e-6,
@@ -642,7 +642,7 @@ static void test_threads(void)
     for (int run = 0; run < 2; run++) {
         omp_set_num_threads(run + 1);
         float *q = res[run] = xcalloc(nres, sizeof *q);
-        struct mk_scan_grad g;
+        struct mk_scan_grad g = {0};
         g.du = q, q += no;
         g.ddelta = q, q += no;
         g.ddelta_bias = q, q += E;
@@ -652,7 +652,6 @@ static void test_threads(void)
         g.dz = q + E, q += T * 2 * E;
         g.dstate0 = q, q += (size_t)B * E * N;
         g.mode = MK_GRAD_ADD;
-        g.ddelta16 = g.dz16 = NULL;
         ops->scan_bwd(&g, dout, s.state0, &in);
         ops->conv1d_bwd(q, 2 * E, q + T * 2 * E, q + T * 2 * E + (size_t)E * K, dout, NULL,
                         s.xz, 2 * E, w, bias, s.reset, B, L, E, K, MK_GRAD_ADD, NULL, NULL);
