@@ -192,7 +192,7 @@ static int bench_shape(int B, int E, int N, int L, int reps, const char *anchor_
     struct job j = {0};
     j.out = out, j.dout = dout, j.hout = hout, j.hdout = hdout;
     j.in = (struct mk_scan_in){u, delta, db, Alog, xbc + R, xbc + R + N, Dsk, z, NULL,
-                               B, L, E, N, ldbc, ldz, NULL, NULL, 0, NULL, NULL, NULL};
+                               B, L, E, N, ldbc, ldz, NULL, NULL, 0, NULL, NULL, NULL, NULL};
     j.g = (struct mk_scan_grad){du, ddl, ddb, dAl, dbc + R, dbc + R + N, dD, dz, NULL,
                                 MK_GRAD_SET, NULL, NULL, NULL};
     j.hin = (struct mk_scan_in_bf16){hu, hdelta, hz, hxbc + R, hxbc + R + N, db, Alog, Dsk, NULL,

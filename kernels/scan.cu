@@ -1,8 +1,8 @@
 /* scan.cu — the op table's selective scan, fp32 (contract: scan.h); the kernels are in
  * scan_kernels.cuh, shared with the bf16 variant (scan_bf16.cu). With u16 (the bf16 mode's
- * activations) u and z, and the backward's dout16, are read in bf16 by kernels compiled for
- * that type (TU = bf16): a choice made per load inside the kernels made the training step's
- * scan 30% slower (ncu).
+ * activations) u, delta and z, and the backward's dout16, are read in bf16 by kernels
+ * compiled for that type (TU = bf16): a choice made per load inside the kernels made the
+ * training step's scan 30% slower (ncu).
  */
 #include <type_traits>
 #include "scan_kernels.cuh"
@@ -10,25 +10,31 @@
 typedef __nv_bfloat16 bf16;
 
 template <typename TU>
-static scan_args<float, TU> scan_args_of(const struct mk_scan_in *in, const TU *u, const TU *z)
+static scan_args<float, TU> scan_args_of(const struct mk_scan_in *in, const TU *u,
+                                         const TU *delta, const TU *z)
 {
-    scan_args<float, TU> a = {u, in->delta, z, in->Bm, in->Cm, NULL, in->delta_bias,
+    scan_args<float, TU> a = {u, delta, z, in->Bm, in->Cm, NULL, in->delta_bias,
                               in->A_log, in->Dskip, in->reset, in->B, in->L, in->E, in->N,
                               in->ld_bc, in->ld_z, 0, 0, 0, NULL, NULL, NULL,
                               in->x_dt, in->W_dt, in->R, (bf16 *)in->out16};
     return a;
 }
 
-/* run(a) with the scan arguments of in: u and z in bf16 when u16 is given (z16 comes with it,
- * scan.h), else in fp32 */
+/* run(a) with the scan arguments of in: u, delta and z in bf16 when u16 is given (delta16 and
+ * z16 come with it, scan.h: one element type in the kernels), else in fp32 */
 template <typename F> static void with_args(const struct mk_scan_in *in, F run)
 {
-    if (in->u16 && in->z && !in->z16)
-        mk_cuda_record("u16 with z in fp32", "z16 given with u16", __func__, __FILE__, __LINE__);
+    const bool delta_read = !in->W_dt; /* the step's dt_proj in the kernel: delta not read */
+    if ((in->u16 && in->z && !in->z16) || (in->u16 && delta_read && !in->delta16) ||
+        (!in->u16 && in->delta16))
+        mk_cuda_record("u16 without delta16 / z16, or delta16 without u16",
+                       "u16, delta16 and z16 (with a gate) together (scan.h)", __func__,
+                       __FILE__, __LINE__);
     else if (in->u16)
-        run(scan_args_of(in, (const bf16 *)in->u16, (const bf16 *)in->z16));
+        run(scan_args_of(in, (const bf16 *)in->u16, (const bf16 *)in->delta16,
+                         (const bf16 *)in->z16));
     else
-        run(scan_args_of(in, in->u, in->z));
+        run(scan_args_of(in, in->u, in->delta, in->z));
 }
 
 extern "C" void mk_cuda_scan_fwd(float *out, float *state, const struct mk_scan_in *in)

@@ -56,6 +56,10 @@ struct mk_scan_in {
      * activations (grad_write.h). The CUDA kernels read u and z in one element type: there
      * z16 (with a gate) comes with u16 and only with it. */
     const uint16_t *u16, *z16;
+    /* Or NULL: delta read in bf16 from here instead ([B, L, E]; delta may then be NULL): the
+     * bf16 mode's dt_proj output. CUDA takes it with u16 and only then (in its kernels u, z,
+     * delta and the backward's dout share one element type). */
+    const uint16_t *delta16;
 };
 
 struct mk_scan_grad {
@@ -72,8 +76,8 @@ struct mk_scan_grad {
     /* or NULL: ddelta [B, L, E] / dz (row stride ld_z) written in bf16 there instead, set */
     uint16_t *ddelta16, *dz16;
     /* or NULL: dout read in bf16 from here instead ([B, L, E]; dout may then be NULL): the
-     * bf16 mode's gradient of the scan's output. CUDA takes it with the inputs' u16 / z16 and
-     * only then (they share one element type in its kernels). */
+     * bf16 mode's gradient of the scan's output. CUDA takes it with the inputs' u16 and only
+     * then (as delta16). */
     const uint16_t *dout16;
 };
 

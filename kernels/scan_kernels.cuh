@@ -133,11 +133,11 @@ __device__ __forceinline__ void put_grad16(T *p, __nv_bfloat16 *p16, size_t i, f
         put_grad(p, i, v, set);
 }
 
-/* T: the type of delta, B and C; TU: that of u, z and the backward's dout (bf16 in the bf16
- * mode of the model, whose u, xz and the output's gradient are bf16, with fp32 delta, B, C) */
+/* T: the type of B and C; TU: that of u, delta, z and the backward's dout (bf16 in the bf16
+ * mode of the model, whose u, delta, xz and the output's gradient are bf16, with fp32 B, C) */
 template <typename T, typename TU = T> struct scan_args {
     const TU *u;
-    const T *delta;
+    const TU *delta;
     const TU *z;
     const T *Bm, *Cm;
     const TU *dout;

@@ -34,6 +34,11 @@ static inline mk_real scan_z(const struct mk_scan_in *in, size_t i)
 {
     return in->z16 ? mk_bf16_to_f32(in->z16[i]) : in->z[i];
 }
+/* delta at element i, from its bf16 version when given (scan.h) */
+static inline mk_real scan_delta(const struct mk_scan_in *in, size_t i)
+{
+    return in->delta16 ? mk_bf16_to_f32(in->delta16[i]) : in->delta[i];
+}
 /* n consecutive values from f + i, or from their bf16 versions h + i when h is given */
 static inline void scan_run(mk_real *dst, const mk_real *f, const uint16_t *h, size_t i, int n)
 {
@@ -95,10 +100,10 @@ static MK_HOT void scan_fwd_task(mk_real *out, mk_real *state, const struct mk_s
                 dt[i] = mk_softplus(d + dbias[i]);
             }
         } else {
-            const mk_real *delta = in->delta + row * E + e0;
+            scan_run(dt, in->delta, in->delta16, row * E + e0, ne);
 #pragma omp simd
             for (int i = 0; i < ne; i++)
-                dt[i] = mk_softplus(delta[i] + dbias[i]);
+                dt[i] = mk_softplus(dt[i] + dbias[i]);
         }
         for (int i = 0; i < ne; i++) {
             mk_real *hi = h + (size_t)i * N, dti = dt[i], dtu = dt[i] * u[i];
@@ -218,10 +223,8 @@ static MK_HOT void scan_bwd_group(const struct mk_scan_grad *g, const mk_real *d
         else
             memset(h0, 0, (size_t)N * sizeof *h0);
 
-        const mk_real *delta = in->delta + (size_t)b * L * E + e;
-#pragma omp simd
         for (int t = 0; t < L; t++)
-            dts[t] = mk_softplus(delta[(size_t)t * E] + in->delta_bias[e]);
+            dts[t] = mk_softplus(scan_delta(in, ((size_t)b * L + t) * E + e) + in->delta_bias[e]);
         const mk_real *hp = h0;
         for (int t = 0; t < L; t++) {
             size_t row = (size_t)b * L + t;
@@ -293,7 +296,7 @@ static MK_HOT void scan_bwd_group(const struct mk_scan_grad *g, const mk_real *d
                 for (int k = 0; k < N; k++)
                     dh[k] *= st.a[k];
             put_grad(&g->du[row * E + e], gv * in->Dskip[e] + dt * sdhB, g->mode);
-            mk_real x = in->delta[row * E + e] + in->delta_bias[e];
+            mk_real x = scan_delta(in, row * E + e) + in->delta_bias[e];
             mk_real dd = ddt * (x > 20 ? 1 : mk_sigmoid(x));
             if (g->ddelta16)
                 g->ddelta16[row * E + e] = mk_f32_to_bf16((float)dd);

@@ -37,7 +37,8 @@ static void mixer_backward(struct mk_model *m, int l)
     if (!h)
         ops->conv1d_fwd(s->u, NULL, s->xz, 2 * E, lp->conv_w, lp->conv_b, reset, B, L, E, K,
                         NULL, NULL);
-    ops->linear_fwd(s->delta, s->xdbl, X, lp->dt_proj_w, NULL, T, R, E, NULL, NULL);
+    ops->linear_fwd(h ? NULL : s->delta, s->xdbl, X, lp->dt_proj_w, NULL, T, R, E, NULL,
+                    h ? (uint16_t *)s->delta : NULL);
     ops->zero(a->dxdbl, T * X * sizeof(float));
 
     /* the mixer's output gradient is the residual gradient dr_{l+1} */

@@ -36,8 +36,9 @@ static void mixer_forward(struct mk_model *m, int l, struct mk_layer_acts *a, fl
     float *conv_state = s ? s->conv + (size_t)l * B * E * (K - 1) : NULL;
     float *ssm_state = s ? s->ssm + (size_t)l * B * E * c->d_state : NULL;
 
-    /* with bf16 operands, normed, xz (in_proj's output) and y hold bf16 (in their fp32
-     * buffers) and u exists in bf16 only (a->u16, kept per layer when training) */
+    /* with bf16 operands, normed, xz (in_proj's output), delta (dt_proj's) and y hold bf16
+     * (in their fp32 buffers) and u exists in bf16 only (a->u16, kept per layer when
+     * training) */
     const int h = operands16(m, s, B, L);
     uint16_t *normed16 = h ? (uint16_t *)a->normed : NULL, *y16 = h ? (uint16_t *)a->y : NULL;
     uint16_t *u16 = h ? a->u16 : NULL, *xz16 = h ? (uint16_t *)a->xz : NULL;
@@ -53,7 +54,8 @@ static void mixer_forward(struct mk_model *m, int l, struct mk_layer_acts *a, fl
         in.W_dt = lp->dt_proj_w;
         in.R = R;
     } else {
-        ops->linear_fwd(a->delta, a->xdbl, X, lp->dt_proj_w, NULL, T, R, E, NULL, NULL);
+        ops->linear_fwd(h ? NULL : a->delta, a->xdbl, X, lp->dt_proj_w, NULL, T, R, E, NULL,
+                        h ? (uint16_t *)a->delta : NULL);
     }
     ops->scan_fwd(h ? NULL : a->y, ssm_state, &in);
     ops->linear_fwd(out, h ? NULL : a->y, E, lp->out_proj_w, lp->out_proj_b, T, E, D, y16, NULL);

@@ -224,8 +224,8 @@ mk_status mk_model_backward_features(struct mk_model *m, const float *dfeatures)
 /* The scan's inputs for layer l, built the same way for forward and backward: u from the
  * conv, delta = dt_proj output, B and C as column views of x_proj's output (row stride
  * R + 2N), z as the second half of in_proj's output (row stride 2E). With bf16 operands (u16
- * given) u and z are read in bf16: u from u16, z from the bf16 copy of in_proj's output that
- * the forward wrote in xz's memory. */
+ * given) u, delta and z are read in bf16: u from u16, delta and z from the bf16 outputs of
+ * dt_proj and in_proj that the forward wrote in delta's and xz's memory. */
 static inline struct mk_scan_in mk_scan_inputs(const struct mk_config *cfg,
                                                const struct mk_layer_params *lp,
                                                const struct mk_layer_acts *a,
@@ -239,9 +239,10 @@ static inline struct mk_scan_in mk_scan_inputs(const struct mk_config *cfg,
         .reset = reset, .B = B, .L = L, .E = E, .N = N, .ld_bc = R + 2 * N, .ld_z = 2 * E,
     };
     if (u16) {
-        in.u = in.z = NULL;
+        in.u = in.z = in.delta = NULL;
         in.u16 = u16;
         in.z16 = (const uint16_t *)a->xz + E;
+        in.delta16 = (const uint16_t *)a->delta;
     }
     return in;
 }

@@ -353,9 +353,9 @@ static void test_scan(int B, int L, int E, int N, int with_z, int with_state, in
     float *d_ds0 = dev(ds0, ns * 4);
 
     struct mk_scan_in in = {u, delta, db_, Alog, xbc + R, xbc + R + N, Dsk, z, reset,
-                            B, L, E, N, ldbc, ldz, NULL, NULL, 0, NULL, NULL, NULL};
+                            B, L, E, N, ldbc, ldz, NULL, NULL, 0, NULL, NULL, NULL, NULL};
     struct mk_scan_in din = {d_u, d_delta, d_db, d_Alog, d_xbc + R, d_xbc + R + N, d_Dsk, d_z,
-                             d_reset, B, L, E, N, ldbc, ldz, NULL, NULL, 0, NULL, NULL, NULL};
+                             d_reset, B, L, E, N, ldbc, ldz, NULL, NULL, 0, NULL, NULL, NULL, NULL};
     uint16_t *dd16 = grad16 ? calloc(n, 2) : NULL, *dz16 = grad16 && z ? calloc(nz, 2) : NULL;
     uint16_t *d_dd16 = dev(dd16, n * 2), *d_dz16 = dev(dz16, nz * 2);
     struct mk_scan_grad g = {du,  dd16 ? NULL : ddl, ddb, dAl, dBC + R, dBC + R + N, dD,
@@ -364,14 +364,16 @@ static void test_scan(int B, int L, int E, int N, int with_z, int with_state, in
                               d_dD, dz16 ? NULL : d_dz, d_ds0, grad_mode, d_dd16, d_dz16, NULL};
     uint16_t *o16 = grad16 ? calloc(n, 2) : NULL, *d_o16 = dev(o16, n * 2);
     in.out16 = o16, din.out16 = d_o16; /* out in bf16 instead */
-    /* acts16: u, z and dout read in bf16 (both sides the same values) */
+    /* acts16: u, delta, z and dout read in bf16 (both sides the same values) */
     uint16_t *u16 = acts16 ? to16(u, n, 1, 1, 1) : NULL, *d_u16 = dev(u16, n * 2);
+    uint16_t *dl16 = acts16 ? to16(delta, n, 1, 1, 1) : NULL, *d_dl16 = dev(dl16, n * 2);
     uint16_t *z16 = acts16 && z ? to16(z, nz, 1, 1, 1) : NULL, *d_z16 = dev(z16, nz * 2);
     uint16_t *g16 = acts16 ? to16(dout, n, 1, 1, 1) : NULL, *d_g16 = dev(g16, n * 2);
     g.dout16 = g16, dg.dout16 = d_g16;
     if (u16) {
-        in.u = din.u = NULL;
+        in.u = din.u = in.delta = din.delta = NULL;
         in.u16 = u16, din.u16 = d_u16;
+        in.delta16 = dl16, din.delta16 = d_dl16;
     }
     if (z16) {
         in.z = din.z = NULL;
@@ -383,10 +385,10 @@ static void test_scan(int B, int L, int E, int N, int with_z, int with_state, in
     cpu->scan_bwd(&g, g16 ? NULL : dout, st0, &in);
     gpu->scan_bwd(&dg, g16 ? NULL : d_dout, d_st0, &din);
     synced("scan");
-    free(u16), free(z16), free(g16);
-    gpu->free(d_u16), gpu->free(d_z16), gpu->free(d_g16);
+    free(u16), free(z16), free(g16), free(dl16);
+    gpu->free(d_u16), gpu->free(d_z16), gpu->free(d_g16), gpu->free(d_dl16);
     diag("scan B=%d L=%d E=%d N=%d z=%d state=%d reset=%d%s du/ddelta/dz %s%s", B, L, E, N, with_z,
-         with_state, rst, acts16 ? " u, z, dout in bf16" : "", mode_name(),
+         with_state, rst, acts16 ? " u, delta, z, dout in bf16" : "", mode_name(),
          grad16 ? ", ddelta and dz in bf16" : "");
     /* fp32 recurrences over L steps in a different association (chunked): relative 1e-4 */
     check_out("out", d_o16, o16, d_out, out, n, 1e-4);
@@ -434,9 +436,9 @@ static void test_scan_step_dt(int B, int E, int N, int R)
     float *d_Dsk = dev(Dsk, E * 4), *d_st = dev(st, ns * 4), *d_out = dev(out, n * 4);
     cpu->linear_fwd(delta, xbc, ldbc, W, NULL, (size_t)B, R, E, NULL, NULL);
     struct mk_scan_in in = {u, delta, db_, Alog, xbc + R, xbc + R + N, Dsk, z, NULL,
-                            B, 1, E, N, ldbc, ldz, NULL, NULL, 0, NULL, NULL, NULL};
+                            B, 1, E, N, ldbc, ldz, NULL, NULL, 0, NULL, NULL, NULL, NULL};
     struct mk_scan_in din = {d_u, NULL, d_db, d_Alog, d_xbc + R, d_xbc + R + N, d_Dsk, d_z, NULL,
-                             B, 1, E, N, ldbc, ldz, d_xbc, d_W, R, NULL, NULL, NULL};
+                             B, 1, E, N, ldbc, ldz, d_xbc, d_W, R, NULL, NULL, NULL, NULL};
     cpu->scan_fwd(out, st, &in);
     gpu->scan_fwd(d_out, d_st, &din);
     synced("scan step with dt_proj");

@@ -2,7 +2,7 @@
  * activations): on values that bf16 holds exactly, reading an input from its bf16 version
  * gives the same bits as reading it in fp32, and a bf16 output is the fp32 output rounded once:
  *   linear_fwd out16, linear_bwd din16;  conv1d_fwd / conv1d_bwd x16 (conv1d_fwd with out
- *   NULL, out16 only);  scan_fwd / scan_bwd u16, z16, and scan_bwd dout16.
+ *   NULL, out16 only);  scan_fwd / scan_bwd u16, delta16, z16, and scan_bwd dout16.
  * The CUDA backend's variants are compared with these in test_cuda_ops.
  */
 #include <stdlib.h>
@@ -115,18 +115,20 @@ static void test_scan_u16_z16(int B, int L, int E, int N, int with_state)
     const size_t T = (size_t)B * L, n = T * E, ns = (size_t)B * E * N, nA = (size_t)E * N;
     uint16_t *u16, *xz16;
     float *u = bf16_values(n, -1, 1, &u16), *xz = bf16_values(T * ldz, -2, 2, &xz16);
-    float *delta = bf16_values(n, -3, 1, NULL), *xbc = bf16_values(T * ldbc, -1, 1, NULL);
+    uint16_t *delta16;
+    float *delta = bf16_values(n, -3, 1, &delta16), *xbc = bf16_values(T * ldbc, -1, 1, NULL);
     float *db = bf16_values(E, -1, 0.5, NULL), *Dsk = bf16_values(E, -1, 1, NULL);
     float *Alog = bf16_values(nA, -0.1, 0.1, NULL), *dout = bf16_values(n, -1, 1, NULL);
     float *st0 = with_state ? bf16_values(ns, -1, 1, NULL) : NULL;
     for (size_t i = 0; i < nA; i++)
         Alog[i] += (float)log(1.0 + (double)(i % N));
     struct mk_scan_in in = {u, delta, db, Alog, xbc + R, xbc + R + N, Dsk, xz + E, NULL,
-                            B, L, E, N, ldbc, ldz, NULL, NULL, 0, NULL, NULL, NULL};
+                            B, L, E, N, ldbc, ldz, NULL, NULL, 0, NULL, NULL, NULL, NULL};
     struct mk_scan_in in16 = in;
-    in16.u = in16.z = NULL;
+    in16.u = in16.z = in16.delta = NULL;
     in16.u16 = u16;
     in16.z16 = xz16 + E;
+    in16.delta16 = delta16;
     float *out_a = calloc(n, 4), *out_b = calloc(n, 4);
     float *st_a = st0 ? malloc(ns * 4) : NULL, *st_b = st0 ? malloc(ns * 4) : NULL;
     if (st0)
@@ -134,7 +136,8 @@ static void test_scan_u16_z16(int B, int L, int E, int N, int with_state)
     ops->scan_fwd(out_a, st_a, &in);
     ops->scan_fwd(out_b, st_b, &in16);
     ok(same_bits(out_a, out_b, n) && (!st0 || same_bits(st_a, st_b, ns)),
-       "scan_fwd B=%d L=%d E=%d N=%d state=%d: u16, z16 == u, z", B, L, E, N, with_state);
+       "scan_fwd B=%d L=%d E=%d N=%d state=%d: u16, delta16, z16 == u, delta, z", B, L, E, N,
+       with_state);
     struct mk_scan_grad g[2];
     float *buf[2][8];
     const size_t sizes[8] = {n, n, E, nA, T * ldbc, E, T * ldz, ns};
@@ -155,13 +158,14 @@ static void test_scan_u16_z16(int B, int L, int E, int N, int with_state)
     int same = 1;
     for (int j = 0; j < 8; j++)
         same &= same_bits(buf[0][j], buf[1][j], sizes[j]);
-    ok(same, "scan_bwd B=%d L=%d E=%d N=%d state=%d: u16, z16, dout16 == u, z, dout (every "
+    ok(same, "scan_bwd B=%d L=%d E=%d N=%d state=%d: u16, delta16, z16, dout16 == fp32 (every "
        "gradient)", B, L, E, N, with_state);
     free(dout16);
     for (int k = 0; k < 2; k++)
         for (int j = 0; j < 8; j++)
             free(buf[k][j]);
-    free(u), free(u16), free(xz), free(xz16), free(delta), free(xbc), free(db), free(Dsk);
+    free(u), free(u16), free(xz), free(xz16), free(delta), free(delta16), free(xbc), free(db);
+    free(Dsk);
     free(Alog), free(dout), free(st0), free(out_a), free(out_b), free(st_a), free(st_b);
 }
 
