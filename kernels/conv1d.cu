@@ -37,19 +37,10 @@ template <typename TX, int KW> struct conv_args {
     int ld_x, B, L, E, K;
 };
 
-/* an input element, through the read-only path (inputs are read-only for a kernel's life) */
-__device__ __forceinline__ float conv_ld(const float *p)
-{
-    return __ldg(p);
-}
-__device__ __forceinline__ float conv_ld(const __nv_bfloat16 *p)
-{
-    return __bfloat162float(__ldg(p));
-}
 template <typename TX, int KW>
 __device__ __forceinline__ float conv_x(const conv_args<TX, KW> &c, size_t i)
 {
-    return conv_ld(c.x + i);
+    return ldf(c.x, i); /* inputs are read-only for a kernel's life */
 }
 
 template <typename TX, int KW>
@@ -261,22 +252,23 @@ static void with_conv_args(const float *x, const uint16_t *x16, const float *sta
 }
 
 template <typename TX, int KW>
-static void conv1d_fwd_run(float *out, __nv_bfloat16 *out16, const conv_args<TX, KW> &c)
+static void conv1d_fwd_run(float *out, __nv_bfloat16 *out16, float *state,
+                           const conv_args<TX, KW> &c)
 {
     cudaStream_t s = mk_cuda_stream();
     const int B = c.B, L = c.L, E = c.E, K = c.K;
-    if (L == 1 && c.state && K > 1) {
+    if (L == 1 && state && K > 1) {
         conv1d_step_kernel<<<mk_cuda_blocks((size_t)B * E, 128), 128, 0, s>>>(
-            out, out16, (float *)c.state, c);
+            out, out16, state, c);
         MK_LAUNCH_CHECK();
         return;
     }
     const dim3 grid((E + CONV_THREADS - 1) / CONV_THREADS, (L + CONV_T - 1) / CONV_T, B);
     conv1d_fwd_kernel<<<grid, CONV_THREADS, 0, s>>>(out, out16, c);
     MK_LAUNCH_CHECK();
-    if (c.state && K > 1) {
+    if (state && K > 1) {
         conv1d_state_kernel<<<mk_cuda_blocks((size_t)B * E, 256), 256, 0, s>>>(
-            (float *)c.state, c);
+            state, c);
         MK_LAUNCH_CHECK();
     }
 }
@@ -290,7 +282,7 @@ extern "C" void mk_cuda_conv1d_fwd(float *out, float *state, const float *x, int
         return;
     __nv_bfloat16 *o16 = (__nv_bfloat16 *)out16;
     with_conv_args(x, x16, state, w, bias, NULL, reset, ld_x, B, L, E, K,
-                   [&](auto c) { conv1d_fwd_run(out, o16, c); });
+                   [&](auto c) { conv1d_fwd_run(out, o16, state, c); });
 }
 
 /* The backward walk of one chunk (header), one pass, nothing in shared memory: dact(t) for t

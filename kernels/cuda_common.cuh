@@ -48,6 +48,17 @@ static inline unsigned mk_cuda_blocks(size_t n, int threads)
 
 /* ---- device math ------------------------------------------------------------------------ */
 #ifdef __CUDACC__
+/* x[i] of an input that is read-only for the kernel's life, as fp32, through the
+ * non-coherent path (__ldg); fp32 or bf16 storage */
+__device__ __forceinline__ float ldf(const float *p, size_t i)
+{
+    return __ldg(p + i);
+}
+__device__ __forceinline__ float ldf(const __nv_bfloat16 *p, size_t i)
+{
+    return __bfloat162float(__ldg(p + i));
+}
+
 __device__ __forceinline__ float mk_sigmoidf(float x)
 {
     return 1.0f / (1.0f + expf(-x));

@@ -26,7 +26,7 @@ template <typename F> static void with_args(const struct mk_scan_in *in, F run)
 {
     const bool delta_read = !in->W_dt; /* the step's dt_proj in the kernel: delta not read */
     if ((in->u16 && in->z && !in->z16) || (in->u16 && delta_read && !in->delta16) ||
-        (!in->u16 && in->delta16))
+        (!in->u16 && (in->delta16 || in->z16)))
         mk_cuda_record("u16 without delta16 / z16, or delta16 without u16",
                        "u16, delta16 and z16 (with a gate) together (scan.h)", __func__,
                        __FILE__, __LINE__);

@@ -1,7 +1,7 @@
 /* scan_kernels.cuh — the selective scan kernels (contract: scan.h), templated on the storage
  * type T of the token tensors (float for the op table, __nv_bfloat16 for the bf16 variant)
- * and TU of u and z (T, or bf16 for the op table's bf16 activations: scan_args); state and
- * arithmetic are fp32. Included by scan.cu and scan_bf16.cu only.
+ * and TU of u, delta, z and dout (T, or bf16 for the op table's bf16 activations: scan_args);
+ * state and arithmetic are fp32. Included by scan.cu and scan_bf16.cu only.
  *
  * Token-major layout [B, L, E]: a warp's lanes walk consecutive channels of one token row, so
  * every load of u, delta, z, dout is coalesced. The time axis is cut into chunks of Tc steps so
@@ -71,16 +71,8 @@ __device__ __forceinline__ float scan_sigmoid(float x)
     return __fdividef(1.0f, 1.0f + scan_ex2(-x * SCAN_LOG2E));
 }
 
-/* Inputs are read-only for a kernel's life: loads go through the non-coherent path (__ldg),
- * which also lets the compiler issue them ahead of the gradient stores. */
-__device__ __forceinline__ float ldf(const float *p, size_t i)
-{
-    return __ldg(p + i);
-}
-__device__ __forceinline__ float ldf(const __nv_bfloat16 *p, size_t i)
-{
-    return __bfloat162float(__ldg(p + i));
-}
+/* Inputs are read-only for a kernel's life: loads through ldf (cuda_common.cuh), the
+ * non-coherent path, which also lets the compiler issue them ahead of the gradient stores. */
 /* plain loads of memory the kernel also writes (not __ldg) */
 __device__ __forceinline__ float ldg(const float *p, size_t i)
 {

@@ -182,15 +182,18 @@ static void layout_acts(struct mk_acts *a, struct carver *c, const struct mk_con
      * dt_proj), so all layers share one copy and backward recomputes them, as mamba_ssm's
      * checkpoint_lvl=1 does: 4E floats per token and layer less to keep. */
     float *u = NULL, *delta = NULL;
+    const size_t fp32_rows = T < MK_STEP_FP32_ROWS ? T : MK_STEP_FP32_ROWS;
     for (int i = 0; i < a->n_sets; i++) {
         struct mk_layer_acts *s = &a->set[i];
         s->resid = carve(c, T * D);
         s->rstd = carve(c, T);
         s->normed = carve_act(c, a->with16, T, D);
         s->xz = carve_act(c, a->with16, T, 2 * E);
-        s->u = i ? u : (u = carve(c, T * E));
+        /* with bf16 operands u is in u16 and delta in bf16, but for the fp32 rows of small
+         * decoding steps (u fp32; their dt_proj runs inside the scan: no delta) */
+        s->u = i ? u : (u = carve(c, (a->with16 ? fp32_rows : T) * E));
         s->xdbl = carve(c, T * X);
-        s->delta = i ? delta : (delta = carve(c, T * E));
+        s->delta = i ? delta : (delta = carve_act(c, a->with16, T, E));
         s->y = carve_act(c, a->with16, T, E);
         s->u16 = a->with16 ? (uint16_t *)carve(c, (T * E + 1) / 2) : NULL;
     }

@@ -439,10 +439,21 @@ static void test_scan_step_dt(int B, int E, int N, int R)
                             B, 1, E, N, ldbc, ldz, NULL, NULL, 0, NULL, NULL, NULL, NULL};
     struct mk_scan_in din = {d_u, NULL, d_db, d_Alog, d_xbc + R, d_xbc + R + N, d_Dsk, d_z, NULL,
                              B, 1, E, N, ldbc, ldz, d_xbc, d_W, R, NULL, NULL, NULL, NULL};
+    /* acts16: u and z read in bf16 (both sides the same values; no delta is read) */
+    uint16_t *u16 = acts16 ? to16(u, n, 1, 1, 1) : NULL, *d_u16 = dev(u16, n * 2);
+    uint16_t *z16 = acts16 ? to16(z, (size_t)B * ldz, 1, 1, 1) : NULL;
+    uint16_t *d_z16 = dev(z16, (size_t)B * ldz * 2);
+    if (acts16) {
+        in.u = din.u = in.z = din.z = NULL;
+        in.u16 = u16, din.u16 = d_u16, in.z16 = z16, din.z16 = d_z16;
+    }
     cpu->scan_fwd(out, st, &in);
     gpu->scan_fwd(d_out, d_st, &din);
     synced("scan step with dt_proj");
-    diag("scan step with dt_proj inside: B=%d E=%d N=%d R=%d", B, E, N, R);
+    free(u16), free(z16);
+    gpu->free(d_u16), gpu->free(d_z16);
+    diag("scan step with dt_proj inside: B=%d E=%d N=%d R=%d%s", B, E, N, R,
+         acts16 ? ", u and z in bf16" : "");
     check("  out", cmp(d_out, out, n), 1e-5);
     check("  state out", cmp(d_st, st, ns), 1e-5);
     float *hp[] = {u, xbc, W, z, Alog, db_, Dsk, st, delta, out};
@@ -665,6 +676,9 @@ int main(void)
     test_scan(4, 1000, 200, 16, 1, 1, 300);
     test_scan(64, 1, 96, 16, 1, 1, 0); /* the decoding step's rows */
     test_scan(3, 1, 70, 5, 1, 1, 2);   /* ... and lane groups */
+    test_scan_step_dt(37, 80, 16, 48); /* the row kernel's staged dt_proj */
+    test_scan_step_dt(34, 70, 5, 7);   /* lane groups with dt_proj */
+    test_conv1d(2, 150, 40, 6, 1, 9);  /* the 8-input window on bf16 x */
     acts16 = 0;
     grad16 = 0;
     grad_mode = MK_GRAD_ADD;
