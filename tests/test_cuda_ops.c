@@ -157,14 +157,20 @@ static void test_rmsnorm(size_t T, int D, int with_x)
     gpu->free(d_rstd), gpu->free(d_dn), gpu->free(d_dres), gpu->free(d_dw);
 }
 
-/* Check an output the op wrote in bf16 (h16 not NULL: against h16, 4e-3 as below) or in
- * fp32 (against h within tol), n values; `what` names it (" (bf16)" added for the first) */
-static void check_out(const char *what, const void *d16, const uint16_t *h16, const void *d,
-                      const float *h, size_t n, double tol)
+/* Check an output the op wrote in bf16 (h16 not NULL: against h16 within tol16) or in fp32
+ * (against h within tol), n values; `what` names it (" (bf16)" added for the first) */
+static void check_out_tol(const char *what, const void *d16, const uint16_t *h16, const void *d,
+                          const float *h, size_t n, double tol, double tol16)
 {
     char name[128];
     snprintf(name, sizeof name, "  %s%s", what, h16 ? " (bf16)" : "");
-    check(name, h16 ? cmp16(d16, h16, n) : cmp(d, h, n), h16 ? 4e-3 : tol);
+    check(name, h16 ? cmp16(d16, h16, n) : cmp(d, h, n), h16 ? tol16 : tol);
+}
+/* ... with 4e-3 for bf16, as below */
+static void check_out(const char *what, const void *d16, const uint16_t *h16, const void *d,
+                      const float *h, size_t n, double tol)
+{
+    check_out_tol(what, d16, h16, d, h, n, tol, 4e-3);
 }
 
 /* With grad16 the ops below take or write the operands of products in bf16 (linear_fwd's and
@@ -239,18 +245,11 @@ static void test_linear(size_t M, int K, int N, int ld_in, int ld_din, int with_
         bail_out("set_gemm_precision: %s", mk_last_error());
     diag("linear M=%zu K=%d N=%d ld_in=%d ld_din=%d bias=%d gemm=%s din %s%s", M, K, N, ld_in,
          ld_din, with_bias, bf16 ? "bf16" : "fp32", mode_name(), grad16 ? ", in16, dout16" : "");
-    if (o16) /* the products' own tolerance plus one bf16 step of the rounding */
-        check("  out16 (out in bf16 instead)", cmp16(d_o16, o16, M * N), tol + 4e-3);
-    else
-        check("  out", cmp(d_out, out, M * N), tol);
-    free(o16);
-    gpu->free(d_o16);
-    if (di16) /* the products' own tolerance plus one bf16 step of the rounding */
-        check("  din16 (din in bf16 instead)", cmp16(d_di16, di16, M * K), tol + 4e-3);
-    else
-        check("  din", cmp(d_din, din, M * ld_din), tol);
-    free(di16);
-    gpu->free(d_di16);
+    /* in bf16: the products' own tolerance plus one bf16 step of the rounding */
+    check_out_tol("out", d_o16, o16, d_out, out, M * N, tol, tol + 4e-3);
+    check_out_tol("din", d_di16, di16, d_din, din, di16 ? M * K : M * ld_din, tol, tol + 4e-3);
+    free(o16), free(di16);
+    gpu->free(d_o16), gpu->free(d_di16);
     free(dout16), free(in16);
     gpu->free(d_dout16), gpu->free(d_in16);
     check("  dW", cmp(d_dW, dW, (size_t)N * K), tol);
