@@ -260,6 +260,59 @@ static void test_linear(size_t M, int K, int N, int ld_in, int ld_din, int with_
     gpu->free(d_din), gpu->free(d_dW), gpu->free(d_db);
 }
 
+/* x rounded to bf16 and back (the CPU's rounding, half.h: nearest even) */
+static float *rounded16(const float *x, size_t n)
+{
+    float *r = malloc((n ? n : 1) * sizeof *r);
+    for (size_t i = 0; i < n; i++)
+        r[i] = mk_bf16_to_f32(mk_f32_to_bf16(x[i]));
+    return r;
+}
+
+/* The bf16 mode's rounding of fp32 operands (bf16.cu's to_bf16, per call or into a registered
+ * weight copy): the GPU product of in [M, K] (row stride ld_in) and W [N, K] in the bf16 mode
+ * against the CPU's fp32 product of the same values rounded by the CPU. Products of two bf16
+ * values are exact in fp32, so only the order of the fp32 sums differs: 1e-5, where a value
+ * rounded the wrong way (2^-9 of it) or skipped shows as 1e-4 or more. kept: W registered as a
+ * weight copy (weights_bf16_set + refresh; numel > 2^20 takes rows of 2^20 and a rest). */
+static void test_bf16_rounding(size_t M, int K, int N, int ld_in, int kept)
+{
+    float *in = hrand(M * ld_in, 1, 0), *W = hrand((size_t)N * K, 0.2f, 0);
+    float *dout = hrand(M * N, 1, 0), *out = malloc(M * N * 4), *din = malloc(M * K * 4);
+    float *dW = calloc((size_t)N * K, 4);
+    float *in_r = rounded16(in, M * ld_in), *W_r = rounded16(W, (size_t)N * K);
+    float *dout_r = rounded16(dout, M * N);
+    float *d_in = dev(in, M * ld_in * 4), *d_W = dev(W, (size_t)N * K * 4);
+    float *d_dout = dev(dout, M * N * 4), *d_out = dev(out, M * N * 4);
+    float *d_din = dev(din, M * K * 4), *d_dW = dev(dW, (size_t)N * K * 4);
+    const size_t numel = (size_t)N * K;
+    const float *Ws[] = {d_W};
+    if (gpu->set_gemm_precision(1) || (kept && gpu->weights_bf16_set(&numel, Ws, &numel, 1)))
+        bail_out("bf16 mode: %s", mk_last_error());
+    if (kept)
+        gpu->weights_bf16_refresh(&numel);
+    cpu->linear_fwd(out, in_r, ld_in, W_r, NULL, M, K, N, NULL, NULL);
+    gpu->linear_fwd(d_out, d_in, ld_in, d_W, NULL, M, K, N, NULL, NULL);
+    cpu->linear_bwd(din, K, dW, NULL, dout_r, in_r, ld_in, W_r, M, K, N, MK_GRAD_SET, NULL,
+                    NULL, NULL);
+    gpu->linear_bwd(d_din, K, d_dW, NULL, d_dout, d_in, ld_in, d_W, M, K, N, MK_GRAD_SET, NULL,
+                    NULL, NULL);
+    synced("bf16 rounding");
+    if (gpu->set_gemm_precision(0) || (kept && gpu->weights_bf16_set(&numel, NULL, NULL, 0)))
+        bail_out("fp32 mode: %s", mk_last_error());
+    diag("bf16 rounding M=%zu K=%d N=%d ld_in=%d, W %s", M, K, N, ld_in,
+         kept ? "a registered copy" : "rounded per call");
+    check("  out", cmp(d_out, out, M * N), 1e-5);
+    check("  din", cmp(d_din, din, M * K), 1e-5);
+    check("  dW", cmp(d_dW, dW, (size_t)N * K), 1e-5);
+    float *hp[] = {in, W, dout, out, din, dW, in_r, W_r, dout_r};
+    float *dp[] = {d_in, d_W, d_dout, d_out, d_din, d_dW};
+    for (size_t i = 0; i < sizeof hp / sizeof *hp; i++)
+        free(hp[i]);
+    for (size_t i = 0; i < sizeof dp / sizeof *dp; i++)
+        gpu->free(dp[i]);
+}
+
 static uint8_t *resets(int B, int L, int every)
 {
     uint8_t *r = calloc((size_t)B * L, 1);
@@ -638,6 +691,11 @@ int main(void)
     test_scan_step_dt(2, 33, 64, 50);  /* G = 32 */
     test_scan_step_dt(34, 70, 5, 7);   /* 4 rows a lane, the last group of 2 */
     test_scan_step_dt(33, 33, 64, 50);
+    /* the bf16 mode's rounding of fp32 operands, exact against the CPU's */
+    test_bf16_rounding(600, 48, 1536, 80, 0);     /* dt_proj's shape: rows of 48, stride 80 */
+    test_bf16_rounding(70000, 7, 24, 7, 0);       /* > 65535 rows; 7 columns: a value a thread */
+    test_bf16_rounding(520, 768, 1536, 768, 0);
+    test_bf16_rounding(100, 1000, 1100, 1000, 1); /* a kept copy: a row of 2^20 and the rest */
     /* activation gradients set, not added (the model's backward): every kernel variant */
     grad_mode = MK_GRAD_SET;
     test_linear(77, 96, 80, 130, 150, 1, 0);
