@@ -968,14 +968,13 @@ __global__ void scan_step_kernel(T *out, float *state, scan_args<T, TU> a, int G
 
 /* L = 1 for larger batches: one thread per (b, e) with the whole state row of N = 16 in
  * registers, as the official decoder's kernel does. Everything a thread needs is loaded up
- * front and independent (the state row and A_log as float4 when aligned, the W_dt row; x_dt,
- * B and C are the same for every thread of a row b), so the thread waits about one memory
- * latency; no shuffles. A block is a tile of SCAN_STEP_ROW_E channels x SCAN_STEP_ROW_B rows
- * (a warp: 32 consecutive channels of one row): it stages the tile's W_dt rows and x_dt rows
- * in shared memory (coalesced; R + 1 floats a W_dt row, so that the lanes' reads of their
- * own rows do not conflict) when they fit (48 KB: R <= 306), and each W_dt row staged serves
- * SCAN_STEP_ROW_B batch rows (one block a (channel block, row) staged its rows for one row
- * only: 8x the traffic). The same formulas as scan_step_kernel:
+ * front and independent (the state row as float4 when aligned), so the thread waits about one
+ * memory latency; no shuffles. A block is a tile of SCAN_STEP_ROW_E channels x SCAN_STEP_ROW_B
+ * rows (a warp: 32 consecutive channels of one row). What the tile's threads share goes
+ * through shared memory once: A2 = -exp(A_log) log2(e) of its channels, the B and C rows of its
+ * rows, and its W_dt rows and x_dt rows (coalesced; R + 1 floats a W_dt row, so that the
+ * lanes' reads of their own rows do not conflict; x_dt, B and C read as float4 broadcasts) when
+ * they fit (48 KB with the rest: R <= 284). The same formulas as scan_step_kernel:
  *   delta = x_dt . W_dt[e] (or given), dt = softplus(delta + bias),
  *   h_n = exp(dt A_n) h_n + dt u B_n,  y = sum_n C_n h_n,  out = (y + D u) SiLU(z)
  * (y summed in the order n = 0..15 here, as a tree there). */
@@ -1008,42 +1007,64 @@ __global__ void __launch_bounds__(SCAN_STEP_ROW_THREADS)
     const int e0 = blockIdx.x * SCAN_STEP_ROW_E, b0 = blockIdx.y * SCAN_STEP_ROW_B;
     const int e = e0 + threadIdx.x, b = b0 + threadIdx.y;
     const size_t row = (size_t)b * a.ld_bc;
-    /* stage: W_dt rows [SCAN_STEP_ROW_E][R + 1], then x_dt rows [SCAN_STEP_ROW_B][R] */
+    /* shared: A2 = -exp(A_log) log2(e) of the tile's channels [SCAN_STEP_ROW_E][N + 4] (the
+     * same for its SCAN_STEP_ROW_B rows: 2 expf a thread instead of 16; rows padded to 20
+     * floats, so that the float4 reads of 8 lanes fall in distinct banks), the B and C rows
+     * of its rows [2][SCAN_STEP_ROW_B][N] (read as float4 broadcasts: 8 loads instead of 32);
+     * with stage, then the W_dt rows [SCAN_STEP_ROW_E][R + 1] and the x_dt rows
+     * [SCAN_STEP_ROW_B][R] */
     extern __shared__ float sdt_rows[];
-    float *sW = sdt_rows, *sx = sdt_rows + SCAN_STEP_ROW_E * (a.R + 1);
+    constexpr int NA = N + 4;
+    float *sA = sdt_rows, *sB = sA + SCAN_STEP_ROW_E * NA, *sC = sB + SCAN_STEP_ROW_B * N;
+    float *sW = sC + SCAN_STEP_ROW_B * N, *sx = sW + SCAN_STEP_ROW_E * (a.R + 1);
+    const int tid = threadIdx.y * SCAN_STEP_ROW_E + threadIdx.x;
+    for (int i = tid; i < SCAN_STEP_ROW_E * N; i += SCAN_STEP_ROW_THREADS) {
+        const int el = i / N, n = i % N;
+        sA[el * NA + n] =
+            e0 + el < a.E ? -expf(__ldg(a.A_log + (size_t)(e0 + el) * N + n)) * SCAN_LOG2E : 0.0f;
+    }
+    for (int i = tid; i < SCAN_STEP_ROW_B * N; i += SCAN_STEP_ROW_THREADS) {
+        const int bl = i / N, n = i % N;
+        const size_t o = (size_t)(b0 + bl) * a.ld_bc + n;
+        sB[i] = b0 + bl < a.B ? ldf(a.Bm, o) : 0.0f;
+        sC[i] = b0 + bl < a.B ? ldf(a.Cm, o) : 0.0f;
+    }
     if (stage) {
         stage_rows(sW, a.R + 1, a.W_dt + (size_t)e0 * a.R, a.R, SCAN_STEP_ROW_E, a.R, a.E - e0);
         stage_rows(sx, a.R, a.x_dt + (size_t)b0 * a.ld_bc, a.ld_bc, SCAN_STEP_ROW_B, a.R,
                    a.B - b0);
-        __syncthreads();
     }
+    __syncthreads();
     if (e >= a.E || b >= a.B)
         return;
     const size_t be = (size_t)b * a.E + e;
     const bool keep = state && !(a.reset && a.reset[b]);
-    float h[N], alog[N];
+    float h[N];
     float *st = state ? state + be * N : NULL;
-    const float *al = a.A_log + (size_t)e * N;
     if (vec) {
         for (int q = 0; q < N / 4; q++) {
             const float4 s4 = keep ? reinterpret_cast<const float4 *>(st)[q]
                                    : make_float4(0.f, 0.f, 0.f, 0.f);
-            const float4 a4 = __ldg(reinterpret_cast<const float4 *>(al) + q);
             h[4 * q] = s4.x, h[4 * q + 1] = s4.y, h[4 * q + 2] = s4.z, h[4 * q + 3] = s4.w;
-            alog[4 * q] = a4.x, alog[4 * q + 1] = a4.y;
-            alog[4 * q + 2] = a4.z, alog[4 * q + 3] = a4.w;
         }
     } else {
-        for (int n = 0; n < N; n++) {
+        for (int n = 0; n < N; n++)
             h[n] = keep ? st[n] : 0.0f;
-            alog[n] = __ldg(al + n);
-        }
     }
     const float uv = ldf(a.u, be), zv = a.z ? ldf(a.z, (size_t)b * a.ld_z + e) : 0.0f;
     float dtp = 0.0f;
-    if (stage) {
+    if (stage) { /* x_dt as float4 broadcasts when its rows allow (the same sums, in order) */
         const float *w = sW + threadIdx.x * (a.R + 1), *x = sx + threadIdx.y * a.R;
-        for (int r = 0; r < a.R; r++)
+        int r = 0;
+        if (a.R % 4 == 0)
+            for (; r < a.R; r += 4) {
+                const float4 x4 = *reinterpret_cast<const float4 *>(x + r);
+                dtp += x4.x * w[r];
+                dtp += x4.y * w[r + 1];
+                dtp += x4.z * w[r + 2];
+                dtp += x4.w * w[r + 3];
+            }
+        for (; r < a.R; r++)
             dtp += x[r] * w[r];
     } else if (a.W_dt) {
         const float *w = a.W_dt + (size_t)e * a.R;
@@ -1052,13 +1073,21 @@ __global__ void __launch_bounds__(SCAN_STEP_ROW_THREADS)
     } else {
         dtp = ldf(a.delta, be);
     }
+    float A2[N];
+#pragma unroll
+    for (int q = 0; q < N / 4; q++) {
+        const float4 a4 = reinterpret_cast<const float4 *>(sA + threadIdx.x * NA)[q];
+        A2[4 * q] = a4.x, A2[4 * q + 1] = a4.y, A2[4 * q + 2] = a4.z, A2[4 * q + 3] = a4.w;
+    }
     const float dt = scan_softplus(dtp + a.delta_bias[e]), dtu = dt * uv;
+    float Bt[N], Ct[N];
+    ld_row<N>(Bt, sB + threadIdx.y * N);
+    ld_row<N>(Ct, sC + threadIdx.y * N);
     float y = 0.0f;
 #pragma unroll
     for (int n = 0; n < N; n++) {
-        const float A = -expf(alog[n]) * SCAN_LOG2E;
-        h[n] = scan_ex2(dt * A) * h[n] + dtu * ldf(a.Bm, row + n);
-        y += ldf(a.Cm, row + n) * h[n];
+        h[n] = scan_ex2(dt * A2[n]) * h[n] + dtu * Bt[n];
+        y += Ct[n] * h[n];
     }
     if (state) {
         if (vec)
@@ -1109,15 +1138,15 @@ static void scan_fwd_launch(T *out, float *state, const scan_args<T, TU> &a)
             row_min = v && atoi(v) > 0 ? atoi(v) : 32;
         }
         if (a.N == 16 && a.B >= row_min) {
-            const bool vec = (((uintptr_t)state | (uintptr_t)a.A_log) & 15) == 0;
+            const bool vec = ((uintptr_t)state & 15) == 0;
             const dim3 grid((a.E + SCAN_STEP_ROW_E - 1) / SCAN_STEP_ROW_E,
                             (a.B + SCAN_STEP_ROW_B - 1) / SCAN_STEP_ROW_B);
             const dim3 block(SCAN_STEP_ROW_E, SCAN_STEP_ROW_B);
-            const size_t smem =
-                a.W_dt ? (SCAN_STEP_ROW_E * (a.R + 1) + SCAN_STEP_ROW_B * a.R) * 4 : 0;
-            const bool stage = a.W_dt && smem <= 48 * 1024;
-            scan_step_row_kernel<T, TU><<<grid, block, stage ? smem : 0, mk_cuda_stream()>>>(
-                out, state, a, vec, stage);
+            const size_t smem_A = (SCAN_STEP_ROW_E * (16 + 4) + 2 * SCAN_STEP_ROW_B * 16) * 4;
+            const size_t smem_dt = (SCAN_STEP_ROW_E * (a.R + 1) + SCAN_STEP_ROW_B * a.R) * 4;
+            const bool stage = a.W_dt && smem_A + smem_dt <= 48 * 1024;
+            scan_step_row_kernel<T, TU><<<grid, block, smem_A + (stage ? smem_dt : 0),
+                                          mk_cuda_stream()>>>(out, state, a, vec, stage);
             MK_LAUNCH_CHECK();
             return;
         }
