@@ -638,6 +638,10 @@ int main(void)
     test_rmsnorm(1, 768, 1);
     test_rmsnorm(37, 100, 0);
     test_rmsnorm(300, 768, 1);
+    test_rmsnorm(64, 768, 1);  /* a decoding batch: a warp a row */
+    test_rmsnorm(5, 1024, 0);  /* the widest row a warp takes */
+    test_rmsnorm(3, 2048, 1);  /* wider: one block a row */
+    test_rmsnorm(9, 98, 1);    /* D not a multiple of 4: one block a row */
     test_linear(1, 48, 80, 48, 48, 0, 0);
     test_linear(77, 96, 80, 130, 150, 1, 0);
     test_linear(1000, 64, 200, 64, 70, 1, 0);
