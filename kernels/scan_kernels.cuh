@@ -858,13 +858,27 @@ static inline int scan_check_n(int N, int ns)
     return 0;
 }
 
-/* Chunk length of the forward: enough chunks that B*E*TPC*nch lanes fill the GPU about
- * four times over, a power of two in [SCAN_TT, 16 SCAN_TT] (longer chunks: fewer carries). */
+/* Chunk length of the forward, a power of two in [SCAN_TT, 16 SCAN_TT]: 4 SCAN_TT = 128 steps,
+ * shorter while that leaves fewer than ~1024 chunk lanes an SM (B*E*TPC*nch lanes), longer
+ * while more than ~8192 (fewer carries). H200, B=8 E=1536 N=16 L=2048 (bf16; eighth session):
+ * Tc 32 / 64 / 128 / 256 / 512 took 0.517 / 0.468 / 0.457 / 0.486 / 0.611 ms (at 32, the
+ * earlier choice, the carry pass walked 64 chunks and the summaries took 50 MB each way);
+ * B=1 L=65536: Tc 64 / 128 1.787 / 1.641 ms. MK_SCAN_FWD_TC overrides (for the bench). */
 static inline int scan_fwd_chunk(int B, int L, int E, int TPC)
 {
-    double lanes = (double)B * E * TPC, want = 4.0 * mk_cuda_sm_count() * 1024;
-    int tc = SCAN_TT;
-    while (tc < 16 * SCAN_TT && lanes * ((L + tc - 1) / tc) > want * 2)
+    static int tc_env = -1;
+    if (tc_env < 0) {
+        const char *v = getenv("MK_SCAN_FWD_TC");
+        const int t = v ? atoi(v) : 0;
+        tc_env = t >= SCAN_TT && t <= 16 * SCAN_TT && !(t & (t - 1)) ? t : 0;
+    }
+    if (tc_env)
+        return tc_env;
+    const double lanes = (double)B * E * TPC, sm = mk_cuda_sm_count();
+    int tc = 4 * SCAN_TT;
+    while (tc > SCAN_TT && lanes * ((L + tc - 1) / tc) < sm * 1024)
+        tc >>= 1;
+    while (tc < 16 * SCAN_TT && lanes * ((L + tc - 1) / tc) > sm * 8192)
         tc <<= 1;
     return tc;
 }
