@@ -663,8 +663,9 @@ int main(void)
     test_conv1d(2, 37, 96, 4, 1, 5);
     test_conv1d(3, 130, 40, 3, 0, 0);
     test_conv1d(2, 200, 33, 4, 0, 17);
-    /* the chunked kernels (64 steps a thread): state and resets across chunk edges, halos
-     * shorter than K-1 at the end, K = 1 and 2, many chunks */
+    /* the chunked kernels (64 steps a thread, or 32 steps of 4 channels where E is a multiple
+     * of 4): state and resets across chunk edges, halos shorter than K-1 at the end, K = 1
+     * and 2, many chunks */
     test_conv1d(2, 300, 70, 4, 1, 13);
     test_conv1d(3, 65, 130, 4, 1, 3);
     test_conv1d(1, 129, 16, 2, 1, 7);
@@ -732,6 +733,7 @@ int main(void)
     test_linear(300, 768, 1536, 768, 768, 1, 1); /* with a bias */
     test_linear(5, 48, 80, 48, 48, 0, 0);        /* fp32 mode, a decoding step's rows */
     test_conv1d(2, 300, 70, 4, 1, 13);
+    test_conv1d(2, 300, 96, 4, 1, 13); /* 4 channels a thread (E a multiple of 4) */
     test_conv1d(3, 1, 40, 4, 1, 0); /* the decoding step's conv */
     test_scan(2, 37, 96, 16, 1, 1, 7);
     test_scan(4, 1000, 200, 16, 1, 1, 300);
