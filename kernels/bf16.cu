@@ -54,8 +54,9 @@ void mk_cuda_to_bf16(__nv_bfloat16 *dst, const float *src, int rows, int cols, i
     const bool vec = cols % 4 == 0 && ld % 4 == 0 && (uintptr_t)src % 16 == 0 &&
                      (uintptr_t)dst % 8 == 0;
     const size_t items = (size_t)rows * (cols / (vec ? 4 : 1));
-    /* at most 32 blocks of 256 an SM's worth (132 SMs), each thread then loops */
-    const unsigned blocks = mk_cuda_blocks(items, 256), cap = 132u * 32u;
+    /* at most 32 blocks of 256 an SM's worth, each thread then loops */
+    const unsigned blocks = mk_cuda_blocks(items, 256);
+    const unsigned cap = 32u * (unsigned)mk_cuda_sm_count();
     const unsigned grid = blocks < cap ? blocks : cap;
     if (vec)
         to_bf16_kernel<4><<<grid, 256, 0, mk_cuda_stream()>>>(dst, src, rows, cols, ld);

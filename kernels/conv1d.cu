@@ -4,13 +4,15 @@
  * s <= t, else -(K-1) with a carried state (times -(K-1)..-1 are the state) or 0 without one.
  * Only resets in (t-(K-1), t] can cut a tap, so lo(t) looks back K-1 steps at most.
  *
- * Sequences (L > 1): one thread per (b, chunk of CONV_T steps, e) walks its chunk in time
- * order, so every input is loaded once (plus a halo of K-1 before the chunk) and the loads of
- * a warp are 32 consecutive channels. The thread keeps a sliding window of the last KW
- * inputs (KW = 4 when K <= 4, the model's d_conv, else CONV_KMAX; a template parameter, as is
- * the type of x), newest last: tap k of K sits at KW-K+k and the weights are placed to match
- * (zeros in front), so shifts and sums are fixed-size and stay in registers. A reset at s
- * empties the window before x[s] enters, which cuts exactly the taps tau < lo(t).
+ * Sequences (and L = 1 without a state): one thread per (b, chunk of CONV_T steps, e) walks its
+ * chunk in time order, so every input is loaded once (plus a halo of K-1 before the chunk) and
+ * the loads of a warp are 32 consecutive channels; the forward walks CONV_V channels a thread
+ * by vectors where the rows allow (conv1d_fwd_vec_kernel, chunks of CONV_VT steps). The thread
+ * keeps a sliding window of the last KW inputs (KW = 4 when K <= 4, the model's d_conv, else
+ * CONV_KMAX; a template parameter, as is the type of x), newest last: tap k of K sits at KW-K+k
+ * and the weights are placed to match (zeros in front), so shifts and sums are fixed-size and
+ * stay in registers. A reset at s empties the window before x[s] enters, which cuts exactly the
+ * taps tau < lo(t).
  *   forward : a(t) = bias + sum_j wpos[j] window[j]; out = SiLU(a). Then one thread per (b, e)
  *             writes the new state (the last K-1 inputs, 0 before lo(L-1)).
  *   backward: dact(t) = dout s (1 + a (1 - s)), s = sigmoid(a), a recomputed by the same
@@ -346,7 +348,7 @@ static void conv1d_fwd_run(float *out, __nv_bfloat16 *out16, float *state,
         MK_LAUNCH_CHECK();
         return;
     }
-    if (conv_vec_ok(c, out, out16)) {
+    if (conv_vec_ok(c, out, out16) && (L + CONV_VT - 1) / CONV_VT <= 65535) { /* grid.y */
         const int lanes = E / CONV_V;
         const dim3 grid((lanes + CONV_THREADS - 1) / CONV_THREADS, (L + CONV_VT - 1) / CONV_VT, B);
         conv1d_fwd_vec_kernel<<<grid, CONV_THREADS, 0, s>>>(out, out16, c);

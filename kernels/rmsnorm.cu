@@ -113,7 +113,7 @@ extern "C" void mk_cuda_add_rmsnorm_fwd(float *resid_out, float *normed, float *
 {
     if (T == 0)
         return;
-    const void *p[] = {resid_out, resid_in, x, w, normed ? (const void *)normed : normed16};
+    const void *p[] = {resid_out, resid_in, x, w, normed16 ? (const void *)normed16 : normed};
     if (rms_warp_rows(p, 5, T, D)) {
         const unsigned blocks = (unsigned)((T + RMS_WARP_ROWS_A_BLOCK - 1) / RMS_WARP_ROWS_A_BLOCK);
         add_rmsnorm_fwd_warp_kernel<<<blocks, 32 * RMS_WARP_ROWS_A_BLOCK, 0, mk_cuda_stream()>>>(

@@ -53,8 +53,8 @@ struct mk_scan_in {
     uint16_t *out16;
     /* Or NULL: u / z read in bf16 from there instead (u16 [B, L, E]; z16 with row stride ld_z;
      * u / z may then be NULL, z16 given means the gate is applied): the bf16 mode's
-     * activations (grad_write.h). The CUDA kernels read u and z in one element type: there
-     * z16 (with a gate) comes with u16 and only with it. */
+     * activations (grad_write.h). The CUDA kernels read u, z, delta (and the backward's
+     * dout) in one element type: there z16 (with a gate) comes with u16 and only with it. */
     const uint16_t *u16, *z16;
     /* Or NULL: delta read in bf16 from here instead ([B, L, E]; delta may then be NULL): the
      * bf16 mode's dt_proj output. CUDA takes it with u16 and only then (in its kernels u, z,
