@@ -37,10 +37,7 @@ __global__ void to_bf16_kernel(__nv_bfloat16 *dst, const float *src, int rows, i
         const size_t r = i / per_row;
         const int c = (int)(i - r * per_row) * VEC;
         if (VEC == 4) {
-            const float4 v = *(const float4 *)(src + r * ld + c);
-            __nv_bfloat162 *d = (__nv_bfloat162 *)(dst + r * cols + c);
-            d[0] = __floats2bfloat162_rn(v.x, v.y);
-            d[1] = __floats2bfloat162_rn(v.z, v.w);
+            mk_st4(dst + r * cols + c, *(const float4 *)(src + r * ld + c));
         } else {
             dst[r * cols + c] = __float2bfloat16_rn(src[r * ld + c]);
         }

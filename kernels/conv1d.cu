@@ -195,17 +195,11 @@ __global__ void conv1d_fwd_kernel(float *out, __nv_bfloat16 *out16, conv_args<TX
  * as conv1d_fwd_kernel, CONV_V of them; chunks of CONV_VT steps keep the grid large. */
 #define CONV_V 4
 #define CONV_VT 32
-__device__ __forceinline__ void conv_ld_vec(float (&v)[CONV_V], const float *p)
+template <typename TX>
+__device__ __forceinline__ void conv_ld_vec(float (&v)[CONV_V], const TX *p)
 {
-    const float4 t = __ldg(reinterpret_cast<const float4 *>(p));
+    const float4 t = mk_ld4(p);
     v[0] = t.x, v[1] = t.y, v[2] = t.z, v[3] = t.w;
-}
-__device__ __forceinline__ void conv_ld_vec(float (&v)[CONV_V], const __nv_bfloat16 *p)
-{
-    const uint2 t = __ldg(reinterpret_cast<const uint2 *>(p));
-    const float2 lo = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(&t.x));
-    const float2 hi = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(&t.y));
-    v[0] = lo.x, v[1] = lo.y, v[2] = hi.x, v[3] = hi.y;
 }
 
 template <typename TX, int KW>
@@ -230,14 +224,11 @@ __global__ void conv1d_fwd_vec_kernel(float *out, __nv_bfloat16 *out16, conv_arg
             const float a = w[v].step_value(x[v], cut);
             y[v] = a * mk_sigmoidf(a);
         }
+        const float4 v4 = make_float4(y[0], y[1], y[2], y[3]);
         if (out)
-            *reinterpret_cast<float4 *>(out + o) = make_float4(y[0], y[1], y[2], y[3]);
-        if (out16) {
-            uint2 h;
-            *reinterpret_cast<__nv_bfloat162 *>(&h.x) = __floats2bfloat162_rn(y[0], y[1]);
-            *reinterpret_cast<__nv_bfloat162 *>(&h.y) = __floats2bfloat162_rn(y[2], y[3]);
-            *reinterpret_cast<uint2 *>(out16 + o) = h;
-        }
+            mk_st4(out + o, v4);
+        if (out16)
+            mk_st4(out16 + o, v4);
     }
 }
 

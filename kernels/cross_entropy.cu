@@ -51,17 +51,7 @@ __device__ __forceinline__ void lse_row(const float *row, int V, float &m, float
     }
 }
 
-/* four gradient values at 4 v .. 4 v + 3, or one at v, in fp32 or bf16 */
-__device__ __forceinline__ void store4(float *d, int v, float4 x)
-{
-    ((float4 *)d)[v] = x;
-}
-__device__ __forceinline__ void store4(__nv_bfloat16 *d, int v, float4 x)
-{
-    __nv_bfloat162 *p = (__nv_bfloat162 *)d + 2 * v;
-    p[0] = __floats2bfloat162_rn(x.x, x.y);
-    p[1] = __floats2bfloat162_rn(x.z, x.w);
-}
+/* one gradient value at v in fp32 or bf16 (four at 4 v: mk_st4, cuda_common.cuh) */
 __device__ __forceinline__ void store1(float *d, int v, float x)
 {
     d[v] = x;
@@ -89,7 +79,7 @@ __device__ __forceinline__ void grad_row(TD *drow, const float *row, int V, int 
                 d.z -= j == 2 ? ds : 0.0f;
                 d.w -= j == 3 ? ds : 0.0f;
             }
-            store4(drow, v, d);
+            mk_st4(drow + 4 * (size_t)v, d);
         }
     } else {
         for (int v = threadIdx.x; v < V; v += blockDim.x)

@@ -59,6 +59,31 @@ __device__ __forceinline__ float ldf(const __nv_bfloat16 *p, size_t i)
     return __bfloat162float(__ldg(p + i));
 }
 
+/* p[0..3] as fp32 in one 16-byte (fp32) or 8-byte (bf16) load through __ldg (p aligned to it),
+ * and v stored to p[0..3] (fp32: one 16-byte store; bf16: rounded to nearest even, two 4-byte
+ * stores, p 4-byte aligned) */
+__device__ __forceinline__ float4 mk_ld4(const float *p)
+{
+    return __ldg(reinterpret_cast<const float4 *>(p));
+}
+__device__ __forceinline__ float4 mk_ld4(const __nv_bfloat16 *p)
+{
+    const uint2 t = __ldg(reinterpret_cast<const uint2 *>(p));
+    const float2 lo = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(&t.x));
+    const float2 hi = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(&t.y));
+    return make_float4(lo.x, lo.y, hi.x, hi.y);
+}
+__device__ __forceinline__ void mk_st4(float *p, float4 v)
+{
+    *reinterpret_cast<float4 *>(p) = v;
+}
+__device__ __forceinline__ void mk_st4(__nv_bfloat16 *p, float4 v)
+{
+    __nv_bfloat162 *h = reinterpret_cast<__nv_bfloat162 *>(p);
+    h[0] = __floats2bfloat162_rn(v.x, v.y);
+    h[1] = __floats2bfloat162_rn(v.z, v.w);
+}
+
 __device__ __forceinline__ float mk_sigmoidf(float x)
 {
     return 1.0f / (1.0f + expf(-x));

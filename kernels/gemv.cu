@@ -15,18 +15,7 @@
 
 #define GEMV_WARPS 8
 
-/* four consecutive weights from k = 4 k4 (16 bytes of fp32, 8 of bf16), and one */
-__device__ __forceinline__ float4 load4(const float *w, int k4)
-{
-    return __ldg((const float4 *)w + k4);
-}
-__device__ __forceinline__ float4 load4(const __nv_bfloat16 *w, int k4)
-{
-    const uint2 u = __ldg((const uint2 *)w + k4);
-    const float2 a = __bfloat1622float2(*(const __nv_bfloat162 *)&u.x);
-    const float2 b = __bfloat1622float2(*(const __nv_bfloat162 *)&u.y);
-    return make_float4(a.x, a.y, b.x, b.y);
-}
+/* one weight at k (four from k = 4 k4: mk_ld4, cuda_common.cuh) */
 __device__ __forceinline__ float load1(const float *w, int k)
 {
     return __ldg(w + k);
@@ -52,7 +41,7 @@ gemv_kernel(float *out, const float *in, int ld_in, const TW *W, const float *bi
         if (vec) {
 #pragma unroll 4
             for (int k4 = part * 32 + lane; k4 < K / 4; k4 += 32 * split) {
-                const float4 a = load4(w, k4);
+                const float4 a = mk_ld4(w + 4 * (size_t)k4);
 #pragma unroll
                 for (int m = 0; m < M; m++) {
                     const float4 x = __ldg((const float4 *)(in + (size_t)m * ld_in) + k4);

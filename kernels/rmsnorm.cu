@@ -84,13 +84,10 @@ __global__ void add_rmsnorm_fwd_warp_kernel(float *resid_out, float *normed,
             continue;
         const float4 v = make_float4(r[k].x * rs * g[k].x, r[k].y * rs * g[k].y,
                                      r[k].z * rs * g[k].z, r[k].w * rs * g[k].w);
-        if (normed16) {
-            __nv_bfloat162 *h = reinterpret_cast<__nv_bfloat162 *>(normed16 + o + d);
-            h[0] = __floats2bfloat162_rn(v.x, v.y);
-            h[1] = __floats2bfloat162_rn(v.z, v.w);
-        } else {
-            *reinterpret_cast<float4 *>(normed + o + d) = v;
-        }
+        if (normed16)
+            mk_st4(normed16 + o + d, v);
+        else
+            mk_st4(normed + o + d, v);
     }
     if (lane == 0)
         rstd[t] = rs;
