@@ -637,6 +637,7 @@ int main(void)
     test_embedding(3000, 96, 37);
     test_rmsnorm(1, 768, 1);
     test_rmsnorm(37, 100, 0);
+    test_rmsnorm(37, 100, 1); /* a warp a row, D not a multiple of 128, with x */
     test_rmsnorm(300, 768, 1);
     test_rmsnorm(64, 768, 1);  /* a decoding batch: a warp a row */
     test_rmsnorm(5, 1024, 0);  /* the widest row a warp takes */
@@ -688,6 +689,7 @@ int main(void)
     test_scan(1, 8192, 32, 16, 1, 1, 0);
     test_scan(1, 9001, 40, 16, 0, 0, 2000);
     test_scan(8, 256, 1536, 16, 1, 1, 0); /* a training batch's width */
+    test_scan(4, 3001, 1536, 16, 1, 1, 500); /* forward chunks of 128 steps (132 SMs), a tail */
     test_scan_step_dt(1, 64, 16, 48);  /* 3 of R per lane of a group of 16 */
     test_scan_step_dt(64, 96, 16, 48); /* a decoding batch */
     test_scan_step_dt(37, 80, 16, 48); /* row-kernel tiles cut at both edges (rows, channels) */
@@ -720,6 +722,7 @@ int main(void)
     test_linear(1000, 64, 200, 64, 70, 1, 1);
     test_linear(77, 96, 80, 130, 150, 1, 0); /* fp32 mode: products of dout16 in bf16 still */
     test_conv1d(2, 300, 70, 4, 1, 13);
+    test_conv1d(2, 300, 96, 4, 1, 13); /* by vectors: out and out16 both, dx16 */
     test_scan(2, 37, 96, 16, 1, 1, 7);
     test_scan(2, 100, 48, 64, 1, 1, 0);
     test_scan(4, 1000, 200, 16, 1, 1, 300);
@@ -734,6 +737,7 @@ int main(void)
     test_linear(5, 48, 80, 48, 48, 0, 0);        /* fp32 mode, a decoding step's rows */
     test_conv1d(2, 300, 70, 4, 1, 13);
     test_conv1d(2, 300, 96, 4, 1, 13); /* 4 channels a thread (E a multiple of 4) */
+    test_conv1d(3, 130, 40, 3, 0, 0);  /* ... without a state or resets */
     test_conv1d(3, 1, 40, 4, 1, 0); /* the decoding step's conv */
     test_scan(2, 37, 96, 16, 1, 1, 7);
     test_scan(4, 1000, 200, 16, 1, 1, 300);
