@@ -132,7 +132,7 @@ void mk_cuda_add_rmsnorm_fwd(float *resid_out, float *normed, float *rstd, const
                              const float *x, const float *w, size_t T, int D, float eps,
                              uint16_t *normed16);
 void mk_cuda_rmsnorm_bwd(float *dresid, float *dw, const float *dnormed, const float *resid,
-                         const float *rstd, const float *w, size_t T, int D);
+                         const float *rstd, const float *w, size_t T, int D, uint16_t *dresid16);
 void mk_cuda_linear_fwd(float *out, const float *in, int ld_in, const float *W, const float *bias,
                         size_t M, int K, int N, const uint16_t *in16, uint16_t *out16);
 void mk_cuda_linear_bwd(float *din, int ld_din, float *dW, float *dbias, const float *dout,

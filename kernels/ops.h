@@ -45,7 +45,7 @@ struct mk_ops {
                             const float *x, const float *w, size_t T, int D, float eps,
                             uint16_t *normed16);
     void (*rmsnorm_bwd)(float *dresid, float *dw, const float *dnormed, const float *resid,
-                        const float *rstd, const float *w, size_t T, int D);
+                        const float *rstd, const float *w, size_t T, int D, uint16_t *dresid16);
     void (*linear_fwd)(float *out, const float *in, int ld_in, const float *W, const float *bias,
                        size_t M, int K, int N, const uint16_t *in16, uint16_t *out16);
     void (*linear_bwd)(float *din, int ld_din, float *dW, float *dbias, const float *dout,

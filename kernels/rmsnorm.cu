@@ -123,9 +123,9 @@ extern "C" void mk_cuda_add_rmsnorm_fwd(float *resid_out, float *normed, float *
     MK_LAUNCH_CHECK();
 }
 
-/* g = w dnormed;  dresid += rstd g - r rstd^3 / D * sum_d g r */
-__global__ void rmsnorm_bwd_kernel(float *dresid, const float *dnormed, const float *resid,
-                                   const float *rstd, const float *w, int D)
+/* g = w dnormed;  dresid += rstd g - r rstd^3 / D * sum_d g r  (and dresid16 = bf16(dresid)) */
+__global__ void rmsnorm_bwd_kernel(float *dresid, __nv_bfloat16 *dresid16, const float *dnormed,
+                                   const float *resid, const float *rstd, const float *w, int D)
 {
     __shared__ float red[32];
     size_t o = (size_t)blockIdx.x * D;
@@ -134,8 +134,12 @@ __global__ void rmsnorm_bwd_kernel(float *dresid, const float *dnormed, const fl
         dot += w[d] * dnormed[o + d] * resid[o + d];
     dot = mk_block_sum(dot, red);
     float rs = rstd[blockIdx.x], c = rs * rs * rs / D * dot;
-    for (int d = threadIdx.x; d < D; d += blockDim.x)
-        dresid[o + d] += rs * w[d] * dnormed[o + d] - resid[o + d] * c;
+    for (int d = threadIdx.x; d < D; d += blockDim.x) {
+        const float v = dresid[o + d] + (rs * w[d] * dnormed[o + d] - resid[o + d] * c);
+        dresid[o + d] = v;
+        if (dresid16)
+            dresid16[o + d] = __float2bfloat16_rn(v);
+    }
 }
 
 /* part[j, d] = sum over rows j*RMS_ROWS.. of dnormed r rstd */
@@ -154,12 +158,13 @@ __global__ void rmsnorm_dw_kernel(float *part, const float *dnormed, const float
 
 extern "C" void mk_cuda_rmsnorm_bwd(float *dresid, float *dw, const float *dnormed,
                                     const float *resid, const float *rstd, const float *w,
-                                    size_t T, int D)
+                                    size_t T, int D, uint16_t *dresid16)
 {
     if (T == 0)
         return;
     cudaStream_t s = mk_cuda_stream();
-    rmsnorm_bwd_kernel<<<(unsigned)T, RMS_THREADS, 0, s>>>(dresid, dnormed, resid, rstd, w, D);
+    rmsnorm_bwd_kernel<<<(unsigned)T, RMS_THREADS, 0, s>>>(
+        dresid, (__nv_bfloat16 *)dresid16, dnormed, resid, rstd, w, D);
     MK_LAUNCH_CHECK();
     if (!dw)
         return;

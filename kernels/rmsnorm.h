@@ -10,6 +10,9 @@
  *             dresid[t,d] += rstd*g[t,d] - r[t,d] * rstd^3 / D * sum_d' g[t,d'] r[t,d']
  *             dw[d]       += sum_t dnormed[t,d] * r[t,d] * rstd[t]
  *             (dresid is also the gradient of resid_in and of x: the add passes it through.)
+ *             dresid16 (or NULL): the updated dresid also written in bf16 there ([T, D],
+ *             grad_write.h): the bf16 mode's operand of the product that takes it next
+ *             (out_proj's backward), made where dresid is written instead of rounded there.
  */
 #ifndef MK_RMSNORM_H
 #define MK_RMSNORM_H
@@ -23,6 +26,6 @@ void MK_REF(add_rmsnorm_fwd)(mk_real *resid_out, mk_real *normed, mk_real *rstd,
                              size_t T, int D, float eps, uint16_t *normed16);
 void MK_REF(rmsnorm_bwd)(mk_real *dresid, mk_real *dw, const mk_real *dnormed,
                          const mk_real *resid, const mk_real *rstd, const mk_real *w,
-                         size_t T, int D);
+                         size_t T, int D, uint16_t *dresid16);
 
 #endif

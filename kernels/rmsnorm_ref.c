@@ -54,7 +54,7 @@ void MK_REF(add_rmsnorm_fwd)(mk_real *resid_out, mk_real *normed, mk_real *rstd,
  *   dw[d]       += sum_t dnormed[t,d] r[t,d] rstd[t]                                       */
 void MK_REF(rmsnorm_bwd)(mk_real *dresid, mk_real *dw, const mk_real *dnormed,
                          const mk_real *resid, const mk_real *rstd, const mk_real *w,
-                         size_t T, int D)
+                         size_t T, int D, uint16_t *dresid16)
 {
     size_t nch = T < RMS_CHUNKS ? T : RMS_CHUNKS;
     if (nch == 0)
@@ -81,6 +81,8 @@ void MK_REF(rmsnorm_bwd)(mk_real *dresid, mk_real *dw, const mk_real *dnormed,
                 dr[d] += rs * w[d] * dn[d] - r[d] * k;
                 pw[d] += dn[d] * r[d] * rs;
             }
+            for (int d = 0; dresid16 && d < D; d++)
+                dresid16[t * D + d] = mk_f32_to_bf16((float)dr[d]);
         }
     }
 #pragma omp parallel for if (par) schedule(static)

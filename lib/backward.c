@@ -41,10 +41,12 @@ static void mixer_backward(struct mk_model *m, int l)
                     h ? (uint16_t *)s->delta : NULL);
     ops->zero(a->dxdbl, T * X * sizeof(float));
 
-    /* the mixer's output gradient is the residual gradient dr_{l+1} */
+    /* the mixer's output gradient is the residual gradient dr_{l+1} (in bf16 as the norm's
+     * backward left it, with bf16 operands) */
     uint16_t *dy16 = h ? (uint16_t *)a->dy : NULL;
-    ops->linear_bwd(h ? NULL : a->dy, E, lg->out_proj_w, lg->out_proj_b, a->dresid,
-                    h ? NULL : s->y, E, lp->out_proj_w, T, E, D, MK_GRAD_SET, NULL, y16, dy16);
+    const uint16_t *dr16 = h ? a->dresid16 : NULL;
+    ops->linear_bwd(h ? NULL : a->dy, E, lg->out_proj_w, lg->out_proj_b, dr16 ? NULL : a->dresid,
+                    h ? NULL : s->y, E, lp->out_proj_w, T, E, D, MK_GRAD_SET, dr16, y16, dy16);
     struct mk_scan_in in = mk_scan_inputs(c, lp, s, reset, B, L, u16);
     /* dxz [T, 2E] (conv1d's dx, then the scan's dz) and ddelta [T, E], fp32 or bf16 */
     float *dxz = h ? NULL : a->dxz, *ddelta = h ? NULL : a->ddelta;
@@ -74,12 +76,15 @@ static mk_status backbone_backward(struct mk_model *m)
     struct mk_acts *a = &m->acts;
     const size_t T = (size_t)m->fwd_B * m->fwd_L;
     const int D = c->d_model;
+    /* dresid also in bf16 for out_proj's backward with bf16 operands (rmsnorm.h) */
+    uint16_t *dr16 = m->fwd_operands16 ? a->dresid16 : NULL;
     ops->zero(a->dresid, T * D * sizeof(float));
-    ops->rmsnorm_bwd(a->dresid, m->g.norm_f, a->dnormed, a->resid_f, a->rstd_f, m->p.norm_f, T, D);
+    ops->rmsnorm_bwd(a->dresid, m->g.norm_f, a->dnormed, a->resid_f, a->rstd_f, m->p.norm_f, T, D,
+                     dr16);
     for (int l = c->n_layer - 1; l >= 0; l--) {
         mixer_backward(m, l);
         ops->rmsnorm_bwd(a->dresid, m->g.layer[l].norm_w, a->dnormed, a->set[l].resid,
-                         a->set[l].rstd, m->p.layer[l].norm_w, T, D);
+                         a->set[l].rstd, m->p.layer[l].norm_w, T, D, l > 0 ? dr16 : NULL);
         if (m->grad_ready) /* layer l's gradients are final: data-parallel sums may start */
             m->grad_ready(m->grad_ready_ctx, l);
     }

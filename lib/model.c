@@ -217,6 +217,7 @@ static void layout_acts(struct mk_acts *a, struct carver *c, const struct mk_con
     a->ids = (int32_t *)carve(c, T);
     a->targets = (int32_t *)carve(c, T);
     a->reset = (uint8_t *)carve(c, (T + 3) / 4);
+    a->dresid16 = a->with16 && a->with_grads ? (uint16_t *)carve(c, (T * D + 1) / 2) : NULL;
     a->logits16 = a->with16 && a->with_grads && a->head_rows &&
                           a->head_rows <= MK_HEAD_CHUNK_ROWS
                       ? (uint16_t *)carve(c, (a->head_rows * V + 1) / 2)

@@ -71,6 +71,8 @@ struct mk_acts {
     float *weights;        /* [T] per-token loss weights (backend copy), when given */
     /* backward scratch */
     float *dresid, *dnormed, *dy, *dxz, *du, *ddelta, *dxdbl;
+    uint16_t *dresid16;     /* [T, D] dresid in bf16 with bf16 operands (out_proj's backward
+                             * multiplies it; rmsnorm_bwd writes it), else NULL */
     int32_t *ids, *targets; /* [T] backend copies */
     uint8_t *reset;         /* [T] backend copy (packed documents), or unused */
 };

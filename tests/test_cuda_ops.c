@@ -137,8 +137,9 @@ static void test_rmsnorm(size_t T, int D, int with_x)
     float *d_rout2 = dev(rout, n * 4), *d_rstd2 = dev(rstd, T * 4);
     cpu->add_rmsnorm_fwd(rout, NULL, rstd, rin, x, w, T, D, 1e-5f, n16);
     gpu->add_rmsnorm_fwd(d_rout2, NULL, d_rstd2, d_rin, d_x, d_w, T, D, 1e-5f, d_n16);
-    cpu->rmsnorm_bwd(dres, dw, dn, rout, rstd, w, T, D);
-    gpu->rmsnorm_bwd(d_dres, d_dw, d_dn, d_rout, d_rstd, d_w, T, D);
+    uint16_t *dr16 = calloc(n, 2), *d_dr16 = dev(dr16, n * 2); /* dresid also in bf16 */
+    cpu->rmsnorm_bwd(dres, dw, dn, rout, rstd, w, T, D, dr16);
+    gpu->rmsnorm_bwd(d_dres, d_dw, d_dn, d_rout, d_rstd, d_w, T, D, d_dr16);
     synced("rmsnorm");
     char name[96];
     snprintf(name, sizeof name, "rmsnorm T=%zu D=%d x=%d", T, D, with_x);
@@ -150,6 +151,9 @@ static void test_rmsnorm(size_t T, int D, int with_x)
     gpu->free(d_n16), gpu->free(d_rout2), gpu->free(d_rstd2);
     check("  rstd", cmp(d_rstd, rstd, T), 1e-5);
     check("  dresid", cmp(d_dres, dres, n), 1e-5);
+    check("  dresid16 (dresid also in bf16)", cmp16(d_dr16, dr16, n), 4e-3);
+    free(dr16);
+    gpu->free(d_dr16);
     check("  dw", cmp(d_dw, dw, D), 1e-5);
     free(rin), free(x), free(w), free(rout), free(normed), free(rstd), free(dn), free(dres);
     free(dw);

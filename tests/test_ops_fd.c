@@ -191,7 +191,7 @@ static void test_rmsnorm(size_t T, int D, int with_x, size_t samples)
     double *dres = grad_new(n), *dw = grad_new(D);
     for (size_t i = 0; i < n; i++)
         dres[i] += c.wr[i]; /* pre-fill + the gradient arriving at resid_out */
-    mk_refd_rmsnorm_bwd(dres, dw, c.wn, c.resid_out, c.rstd, c.w, T, D);
+    mk_refd_rmsnorm_bwd(dres, dw, c.wn, c.resid_out, c.rstd, c.w, T, D, NULL);
     grad_take(dres, n);
     grad_take(dw, D);
     struct fd_var v[] = {{"w", c.w, dw, D},

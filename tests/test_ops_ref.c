@@ -656,7 +656,7 @@ static void test_threads(void)
         ops->conv1d_bwd(q, 2 * E, q + T * 2 * E, q + T * 2 * E + (size_t)E * K, dout, NULL,
                         s.xz, 2 * E, w, bias, s.reset, B, L, E, K, MK_GRAD_ADD, NULL, NULL);
         q += T * 2 * E + (size_t)E * K + E;
-        ops->rmsnorm_bwd(q, q + T * D, dn, r, rstd, rw, T, D);
+        ops->rmsnorm_bwd(q, q + T * D, dn, r, rstd, rw, T, D, NULL);
         q += T * D + D;
         double ss = ops->sumsq(r, T * D);
         memcpy(q, &ss, sizeof ss);
