@@ -329,14 +329,17 @@ __global__ void scan_carry_kernel(scan_args<T, TU> a, const float *state0, float
     float A2 = -expf(a.A_log[en]) * SCAN_LOG2E;
     size_t base = (size_t)b * a.nch * EN + en, sbase = (size_t)b * a.nch * a.E + e;
     float h = state0 ? state0[i] : 0.0f;
+    /* chunks whose summary is read: without state_out not the last (h after it is unused,
+     * and the forward does not make that summary) */
+    const int nsum = state_out ? a.nch : a.nch - 1;
     for (int c0 = 0; c0 < a.nch; c0 += SCAN_P2) {
         float P[SCAN_P2], S[SCAN_P2];
 #pragma unroll
         for (int j = 0; j < SCAN_P2; j++) {
             int c = c0 + j;
-            float sd = c < a.nch ? a.sdt[sbase + (size_t)c * a.E] : -1.0f;
+            float sd = c < nsum ? a.sdt[sbase + (size_t)c * a.E] : -1.0f;
             P[j] = sd < 0.0f ? 0.0f : exp2f(A2 * sd);
-            S[j] = c < a.nch ? a.S[base + (size_t)c * EN] : 0.0f;
+            S[j] = c < nsum ? a.S[base + (size_t)c * EN] : 0.0f;
         }
 #pragma unroll
         for (int j = 0; j < SCAN_P2; j++)
@@ -900,8 +903,13 @@ static void scan_fwd_ns(T *out, float *state, scan_args<T, TU> a)
     int chb = SCAN_THREADS / a.TPC;
     dim3 grid(a.nch, (a.E + chb - 1) / chb, a.B);
     size_t sm = 2 * SCAN_TT * a.TPC * NS * sizeof(float) + SCAN_TT;
-    scan_summary_kernel<T, TU, NS, false><<<grid, SCAN_THREADS, sm, st>>>(a);
-    MK_LAUNCH_CHECK();
+    /* the last chunk's summary only makes the final state: without `state` it is not made
+     * (1/nch of the pass; the carry pass then stops at the last chunk's h_in) */
+    const dim3 sgrid(state ? a.nch : a.nch - 1, grid.y, grid.z);
+    if (sgrid.x > 0) {
+        scan_summary_kernel<T, TU, NS, false><<<sgrid, SCAN_THREADS, sm, st>>>(a);
+        MK_LAUNCH_CHECK();
+    }
     size_t ben = (size_t)a.B * a.E * a.N;
     scan_carry_kernel<T, TU><<<mk_cuda_blocks(ben, 128), 128, 0, st>>>(a, state, state, NULL);
     MK_LAUNCH_CHECK();
