@@ -130,7 +130,7 @@ void mk_cuda_embedding_fwd(float *out, const int32_t *ids, const float *wte, siz
 void mk_cuda_embedding_bwd(float *dwte, const float *dout, const int32_t *ids, size_t T, int D);
 void mk_cuda_add_rmsnorm_fwd(float *resid_out, float *normed, float *rstd, const float *resid_in,
                              const float *x, const float *w, size_t T, int D, float eps,
-                             uint16_t *normed16);
+                             uint16_t *normed16, const uint16_t *x16);
 void mk_cuda_rmsnorm_bwd(float *dresid, float *dw, const float *dnormed, const float *resid,
                          const float *rstd, const float *w, size_t T, int D, uint16_t *dresid16);
 void mk_cuda_linear_fwd(float *out, const float *in, int ld_in, const float *W, const float *bias,

@@ -43,7 +43,7 @@ struct mk_ops {
     void (*embedding_bwd)(float *dwte, const float *dout, const int32_t *ids, size_t T, int D);
     void (*add_rmsnorm_fwd)(float *resid_out, float *normed, float *rstd, const float *resid_in,
                             const float *x, const float *w, size_t T, int D, float eps,
-                            uint16_t *normed16);
+                            uint16_t *normed16, const uint16_t *x16);
     void (*rmsnorm_bwd)(float *dresid, float *dw, const float *dnormed, const float *resid,
                         const float *rstd, const float *w, size_t T, int D, uint16_t *dresid16);
     void (*linear_fwd)(float *out, const float *in, int ld_in, const float *W, const float *bias,

@@ -11,16 +11,18 @@
 #define RMS_ROWS 64
 
 /* r = resid_in + x;  rstd = 1/sqrt(mean r^2 + eps);  normed = r rstd w (in bf16 into
- * normed16 instead when it is given) */
+ * normed16 instead when it is given). TX: x's type (fp32, or bf16: the bf16 mode's out_proj
+ * output), a template parameter as in the conv and scan kernels. */
+template <typename TX>
 __global__ void add_rmsnorm_fwd_kernel(float *resid_out, float *normed, __nv_bfloat16 *normed16,
-                                       float *rstd, const float *resid_in, const float *x,
+                                       float *rstd, const float *resid_in, const TX *x,
                                        const float *w, int D, float eps)
 {
     __shared__ float red[32];
     size_t o = (size_t)blockIdx.x * D;
     float ss = 0.0f;
     for (int d = threadIdx.x; d < D; d += blockDim.x) {
-        float r = resid_in[o + d] + (x ? x[o + d] : 0.0f);
+        float r = resid_in[o + d] + (x ? ldf(x, o + d) : 0.0f);
         resid_out[o + d] = r;
         ss += r * r;
     }
@@ -45,9 +47,10 @@ __global__ void add_rmsnorm_fwd_kernel(float *resid_out, float *normed, __nv_bfl
 #define RMS_WARP_VEC 8         /* float4 a lane: D <= 1024 */
 #define RMS_WARP_MAX_ROWS 256
 #define RMS_WARP_ROWS_A_BLOCK 4
+template <typename TX>
 __global__ void add_rmsnorm_fwd_warp_kernel(float *resid_out, float *normed,
                                             __nv_bfloat16 *normed16, float *rstd,
-                                            const float *resid_in, const float *x, const float *w,
+                                            const float *resid_in, const TX *x, const float *w,
                                             int T, int D, float eps)
 {
     const int lane = threadIdx.x & 31, t = blockIdx.x * RMS_WARP_ROWS_A_BLOCK + threadIdx.x / 32;
@@ -62,7 +65,7 @@ __global__ void add_rmsnorm_fwd_warp_kernel(float *resid_out, float *normed,
         const int d = (k * 32 + lane) * 4;
         const bool in = d < D;
         r[k] = in ? *reinterpret_cast<const float4 *>(resid_in + o + d) : make_float4(0, 0, 0, 0);
-        u[k] = in && x ? *reinterpret_cast<const float4 *>(x + o + d) : make_float4(0, 0, 0, 0);
+        u[k] = in && x ? mk_ld4(x + o + d) : make_float4(0, 0, 0, 0);
         g[k] = in ? *reinterpret_cast<const float4 *>(w + d) : make_float4(0, 0, 0, 0);
     }
     float ss = 0.0f;
@@ -93,10 +96,13 @@ __global__ void add_rmsnorm_fwd_warp_kernel(float *resid_out, float *normed,
         rstd[t] = rs;
 }
 
-/* whether the warp kernel takes these rows (above) */
-static bool rms_warp_rows(const void *const *p, int np, size_t T, int D)
+/* whether the warp kernel takes these rows (above): p 16-byte aligned, x (of x_size bytes a
+ * value) to 4 values */
+static bool rms_warp_rows(const void *const *p, int np, const void *x, size_t x_size, size_t T,
+                          int D)
 {
-    if (T > RMS_WARP_MAX_ROWS || D % 4 || D > 32 * 4 * RMS_WARP_VEC)
+    if (T > RMS_WARP_MAX_ROWS || D % 4 || D > 32 * 4 * RMS_WARP_VEC ||
+        (uintptr_t)x % (4 * x_size))
         return false;
     for (int i = 0; i < np; i++)
         if ((uintptr_t)p[i] % 16)
@@ -104,23 +110,37 @@ static bool rms_warp_rows(const void *const *p, int np, size_t T, int D)
     return true;
 }
 
+template <typename TX>
+static void add_rmsnorm_fwd_run(float *resid_out, float *normed, float *rstd,
+                                const float *resid_in, const TX *x, const float *w, size_t T,
+                                int D, float eps, __nv_bfloat16 *normed16)
+{
+    cudaStream_t s = mk_cuda_stream();
+    const void *p[] = {resid_out, resid_in, w, normed16 ? (const void *)normed16 : normed};
+    if (rms_warp_rows(p, 4, x, sizeof(TX), T, D)) {
+        const unsigned blocks = (unsigned)((T + RMS_WARP_ROWS_A_BLOCK - 1) / RMS_WARP_ROWS_A_BLOCK);
+        add_rmsnorm_fwd_warp_kernel<<<blocks, 32 * RMS_WARP_ROWS_A_BLOCK, 0, s>>>(
+            resid_out, normed, normed16, rstd, resid_in, x, w, (int)T, D, eps);
+    } else {
+        add_rmsnorm_fwd_kernel<<<(unsigned)T, RMS_THREADS, 0, s>>>(resid_out, normed, normed16,
+                                                                   rstd, resid_in, x, w, D, eps);
+    }
+    MK_LAUNCH_CHECK();
+}
+
 extern "C" void mk_cuda_add_rmsnorm_fwd(float *resid_out, float *normed, float *rstd,
                                         const float *resid_in, const float *x, const float *w,
-                                        size_t T, int D, float eps, uint16_t *normed16)
+                                        size_t T, int D, float eps, uint16_t *normed16,
+                                        const uint16_t *x16)
 {
     if (T == 0)
         return;
-    const void *p[] = {resid_out, resid_in, x, w, normed16 ? (const void *)normed16 : normed};
-    if (rms_warp_rows(p, 5, T, D)) {
-        const unsigned blocks = (unsigned)((T + RMS_WARP_ROWS_A_BLOCK - 1) / RMS_WARP_ROWS_A_BLOCK);
-        add_rmsnorm_fwd_warp_kernel<<<blocks, 32 * RMS_WARP_ROWS_A_BLOCK, 0, mk_cuda_stream()>>>(
-            resid_out, normed, (__nv_bfloat16 *)normed16, rstd, resid_in, x, w, (int)T, D, eps);
-        MK_LAUNCH_CHECK();
-        return;
-    }
-    add_rmsnorm_fwd_kernel<<<(unsigned)T, RMS_THREADS, 0, mk_cuda_stream()>>>(
-        resid_out, normed, (__nv_bfloat16 *)normed16, rstd, resid_in, x, w, D, eps);
-    MK_LAUNCH_CHECK();
+    __nv_bfloat16 *n16 = (__nv_bfloat16 *)normed16;
+    if (x16)
+        add_rmsnorm_fwd_run(resid_out, normed, rstd, resid_in, (const __nv_bfloat16 *)x16, w, T,
+                            D, eps, n16);
+    else
+        add_rmsnorm_fwd_run(resid_out, normed, rstd, resid_in, x, w, T, D, eps, n16);
 }
 
 /* g = w dnormed;  dresid += rstd g - r rstd^3 / D * sum_d g r  (and dresid16 = bf16(dresid)) */

@@ -14,8 +14,12 @@
 /*   r = resid_in + x;  rstd = 1 / sqrt(mean_d r^2 + eps);  normed = r * rstd * w */
 void MK_REF(add_rmsnorm_fwd)(mk_real *resid_out, mk_real *normed, mk_real *rstd,
                              const mk_real *resid_in, const mk_real *x, const mk_real *w,
-                             size_t T, int D, float eps, uint16_t *normed16)
+                             size_t T, int D, float eps, uint16_t *normed16,
+                             const uint16_t *x16)
 {
+    mk_real *from16 = NULL; /* x's values when it is given in bf16 only */
+    if (!x && x16 && !(x = from16 = mk_values_of_bf16(x16, T, D, D, "add_rmsnorm_fwd (bf16 x)")))
+        return;
 #pragma omp parallel for if (T * (size_t)D >= MK_PAR_MIN) schedule(static)
     for (size_t t = 0; t < T; t++) {
         const mk_real *ri = resid_in + t * D;
@@ -47,6 +51,7 @@ void MK_REF(add_rmsnorm_fwd)(mk_real *resid_out, mk_real *normed, mk_real *rstd,
                 normed[t * D + d] = v;
         }
     }
+    free(from16);
 }
 
 /* With g = w * dnormed and rstd' = d rstd / d r[d] = -rstd^3 r[d] / D:

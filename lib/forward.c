@@ -58,7 +58,10 @@ static void mixer_forward(struct mk_model *m, int l, struct mk_layer_acts *a, fl
                         h ? (uint16_t *)a->delta : NULL);
     }
     ops->scan_fwd(h ? NULL : a->y, ssm_state, &in);
-    ops->linear_fwd(out, h ? NULL : a->y, E, lp->out_proj_w, lp->out_proj_b, T, E, D, y16, NULL);
+    /* out: in bf16 with bf16 operands (autocast's out_proj output), which the next norm adds
+     * to the fp32 residual */
+    ops->linear_fwd(h ? NULL : out, h ? NULL : a->y, E, lp->out_proj_w, lp->out_proj_b, T, E, D,
+                    y16, h ? (uint16_t *)out : NULL);
 }
 
 static mk_status check_inputs(const struct mk_model *m, const int32_t *ids,
@@ -93,18 +96,20 @@ static void backbone_ops(struct mk_model *m, const uint8_t *dev_reset, int B, in
     const int D = c->d_model;
     struct mk_acts *a = &m->acts;
     const int h = operands16(m, s, B, L);
+    const uint16_t *mix16 = (const uint16_t *)a->mix; /* the mixer's output with h (above) */
     ops->embedding_fwd(a->set[0].resid, a->ids, m->p.wte, T, D);
     for (int l = 0; l < c->n_layer; l++) {
         struct mk_layer_acts *cur = &a->set[keep ? l : 0];
         const struct mk_layer_acts *prev = &a->set[keep && l > 0 ? l - 1 : 0];
         ops->add_rmsnorm_fwd(cur->resid, h ? NULL : cur->normed, cur->rstd, prev->resid,
-                             l > 0 ? a->mix : NULL, m->p.layer[l].norm_w, T, D, c->norm_eps,
-                             h ? (uint16_t *)cur->normed : NULL);
+                             l > 0 && !h ? a->mix : NULL, m->p.layer[l].norm_w, T, D,
+                             c->norm_eps, h ? (uint16_t *)cur->normed : NULL,
+                             l > 0 && h ? mix16 : NULL);
         mixer_forward(m, l, cur, a->mix, dev_reset, s, B, L);
     }
     const struct mk_layer_acts *last = &a->set[keep ? c->n_layer - 1 : 0];
-    ops->add_rmsnorm_fwd(a->resid_f, a->normed_f, a->rstd_f, last->resid, a->mix, m->p.norm_f,
-                         T, D, c->norm_eps, NULL);
+    ops->add_rmsnorm_fwd(a->resid_f, a->normed_f, a->rstd_f, last->resid, h ? NULL : a->mix,
+                         m->p.norm_f, T, D, c->norm_eps, NULL, h ? mix16 : NULL);
 }
 
 /* Embedding, the layers and the final norm: leaves normed_f [T, D] in the activations. With

@@ -122,6 +122,26 @@ static void test_embedding(size_t T, int D, int V)
     gpu->free(d_ids), gpu->free(d_wte), gpu->free(d_out), gpu->free(d_dout), gpu->free(d_dw);
 }
 
+static uint16_t *to16(const float *x, size_t rows, int cols, int ld, int ld16);
+
+/* the forward with x in bf16 (the bf16 mode's out_proj output) against the CPU's */
+static void test_rmsnorm_x16(const float *rin, const float *d_rin, const float *x,
+                             const float *w, const float *d_w, size_t T, int D)
+{
+    const size_t n = T * D;
+    uint16_t *x16 = to16(x, T, D, D, D), *d_x16 = dev(x16, n * 2);
+    float *r = hrand(n, 1, 0), *nm = hrand(n, 1, 0), *rs = hrand(T, 1, 0);
+    float *d_r = dev(r, n * 4), *d_nm = dev(nm, n * 4), *d_rs = dev(rs, T * 4);
+    cpu->add_rmsnorm_fwd(r, nm, rs, rin, NULL, w, T, D, 1e-5f, NULL, x16);
+    gpu->add_rmsnorm_fwd(d_r, d_nm, d_rs, d_rin, NULL, d_w, T, D, 1e-5f, NULL, d_x16);
+    synced("rmsnorm, x in bf16");
+    check("  resid_out, x in bf16", cmp(d_r, r, n), 1e-6);
+    check("  normed, x in bf16", cmp(d_nm, nm, n), 1e-5);
+    check("  rstd, x in bf16", cmp(d_rs, rs, T), 1e-5);
+    free(x16), free(r), free(nm), free(rs);
+    gpu->free(d_x16), gpu->free(d_r), gpu->free(d_nm), gpu->free(d_rs);
+}
+
 static void test_rmsnorm(size_t T, int D, int with_x)
 {
     size_t n = T * D;
@@ -131,12 +151,12 @@ static void test_rmsnorm(size_t T, int D, int with_x)
     float *d_rin = dev(rin, n * 4), *d_x = dev(x, n * 4), *d_w = dev(w, D * 4);
     float *d_rout = dev(rout, n * 4), *d_normed = dev(normed, n * 4), *d_rstd = dev(rstd, T * 4);
     float *d_dn = dev(dn, n * 4), *d_dres = dev(dres, n * 4), *d_dw = dev(dw, D * 4);
-    cpu->add_rmsnorm_fwd(rout, normed, rstd, rin, x, w, T, D, 1e-5f, NULL);
-    gpu->add_rmsnorm_fwd(d_rout, d_normed, d_rstd, d_rin, d_x, d_w, T, D, 1e-5f, NULL);
+    cpu->add_rmsnorm_fwd(rout, normed, rstd, rin, x, w, T, D, 1e-5f, NULL, NULL);
+    gpu->add_rmsnorm_fwd(d_rout, d_normed, d_rstd, d_rin, d_x, d_w, T, D, 1e-5f, NULL, NULL);
     uint16_t *n16 = calloc(n, 2), *d_n16 = dev(n16, n * 2); /* normed in bf16 instead */
     float *d_rout2 = dev(rout, n * 4), *d_rstd2 = dev(rstd, T * 4);
-    cpu->add_rmsnorm_fwd(rout, NULL, rstd, rin, x, w, T, D, 1e-5f, n16);
-    gpu->add_rmsnorm_fwd(d_rout2, NULL, d_rstd2, d_rin, d_x, d_w, T, D, 1e-5f, d_n16);
+    cpu->add_rmsnorm_fwd(rout, NULL, rstd, rin, x, w, T, D, 1e-5f, n16, NULL);
+    gpu->add_rmsnorm_fwd(d_rout2, NULL, d_rstd2, d_rin, d_x, d_w, T, D, 1e-5f, d_n16, NULL);
     uint16_t *dr16 = calloc(n, 2), *d_dr16 = dev(dr16, n * 2); /* dresid also in bf16 */
     cpu->rmsnorm_bwd(dres, dw, dn, rout, rstd, w, T, D, dr16);
     gpu->rmsnorm_bwd(d_dres, d_dw, d_dn, d_rout, d_rstd, d_w, T, D, d_dr16);
@@ -150,6 +170,8 @@ static void test_rmsnorm(size_t T, int D, int with_x)
     free(n16);
     gpu->free(d_n16), gpu->free(d_rout2), gpu->free(d_rstd2);
     check("  rstd", cmp(d_rstd, rstd, T), 1e-5);
+    if (with_x)
+        test_rmsnorm_x16(rin, d_rin, x, w, d_w, T, D);
     check("  dresid", cmp(d_dres, dres, n), 1e-5);
     check("  dresid16 (dresid also in bf16)", cmp16(d_dr16, dr16, n), 4e-3);
     free(dr16);

@@ -176,7 +176,7 @@ static double rms_f(void *p)
 {
     struct rms_ctx *c = p;
     mk_refd_add_rmsnorm_fwd(c->resid_out, c->normed, c->rstd, c->resid_in, c->x, c->w, c->T,
-                            c->D, 1e-5f, NULL);
+                            c->D, 1e-5f, NULL, NULL);
     size_t n = c->T * c->D;
     return dot(c->wn, c->normed, n) + dot(c->wr, c->resid_out, n);
 }
@@ -203,7 +203,8 @@ static void test_rmsnorm(size_t T, int D, int with_x, size_t samples)
     rms_f(&c); /* normed of the unperturbed inputs, then the same in bf16 instead */
     uint16_t *n16 = xcalloc(n, sizeof *n16);
     double *nd = copy_new(c.normed, n);
-    mk_refd_add_rmsnorm_fwd(c.resid_out, NULL, c.rstd, c.resid_in, c.x, c.w, T, D, 1e-5f, n16);
+    mk_refd_add_rmsnorm_fwd(c.resid_out, NULL, c.rstd, c.resid_in, c.x, c.w, T, D, 1e-5f, n16,
+                            NULL);
     ok(bf16_matches(n16, nd, T, D, 0, D), "%s: normed16 == bf16(normed)", what);
     free(n16), free(nd);
     free(c.resid_in), free(c.x), free(c.w), free(c.resid_out), free(c.normed), free(c.rstd);

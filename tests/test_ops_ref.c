@@ -207,7 +207,7 @@ static void test_rmsnorm(int with_x, int in_place)
         for (int d = 0; d < D; d++)
             rn[t * D + d] = rr[t * D + d] * rs[t] * w[d];
     }
-    ops->add_rmsnorm_fwd(rout, normed, rstd, rin, x, w, T, D, eps, NULL);
+    ops->add_rmsnorm_fwd(rout, normed, rstd, rin, x, w, T, D, eps, NULL, NULL);
     double e1 = ferr(rout, rr, n), e2 = ferr(normed, rn, n), e3 = ferr(rstd, rs, T);
     ok(e1 < 1e-7 && e2 < 2e-6 && e3 < 2e-6,
        "add_rmsnorm%s%s: resid %.1e (tol 1e-7), normed %.1e, rstd %.1e (tol 2e-6)",
