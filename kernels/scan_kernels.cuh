@@ -31,7 +31,8 @@
  * sums over tokens (dA_log, dD, ddelta_bias) to per-chunk partials; all are added in a fixed
  * order (no atomics): the backward is deterministic.
  * For N <= 16 the backward's pass 3 is scan_bwd16_kernel (one lane per channel, chunks of 32,
- * checkpoints every 4 steps, dB/dC by warp butterfly; see there), pass 1 runs with NS = 16.
+ * checkpoints every 4 steps, dB/dC by warp butterfly; see there), pass 1 with NS = 8, two
+ * lanes a channel (scan_bwd_summary16).
  * L = 1 (decoding) skips the passes: scan_step_kernel, a group of lanes per (b, e), or from
  * MK_SCAN_STEP_ROW_MIN rows up (N = 16) scan_step_row_kernel, a thread per (b, e).
  */
@@ -1199,6 +1200,30 @@ static void scan_fwd_launch(T *out, float *state, const scan_args<T, TU> &a)
         scan_fwd_ns<T, TU, 16>(out, state, a);
 }
 
+/* The backward's summary pass for N <= 16: two lanes a channel, 8 states each (a.TPC = 2;
+ * the pass 3 kernel keeps one lane a channel). With 16 states a lane it took 124 registers, 4
+ * blocks an SM: H200, bf16 B=8 E=1536 L=2048, the backward 1.730 -> 1.684 ms, the training step
+ * 177.6K -> 180.5K tokens/s (ninth session); 4 lanes a channel was slower (1.772 ms), as was
+ * the 16-state pass held to 96 or 80 registers (spills: 1.86 ms). MK_SCAN_BWD_SUM_NS=16 keeps
+ * 16 states a lane (for the bench). */
+template <typename T, typename TU>
+static void scan_bwd_summary16(scan_args<T, TU> a, dim3 grid, cudaStream_t st)
+{
+    static int ns_env = -1;
+    if (ns_env < 0) {
+        const char *v = getenv("MK_SCAN_BWD_SUM_NS");
+        ns_env = v ? atoi(v) : 8;
+    }
+    const int ns = ns_env == 16 ? 16 : 8;
+    a.TPC = scan_tpc(a.N, ns);
+    grid.y = (a.E + SCAN_THREADS / a.TPC - 1) / (SCAN_THREADS / a.TPC);
+    const size_t sm = 2 * SCAN_TT * a.TPC * ns * sizeof(float) + SCAN_TT;
+    if (ns == 8)
+        scan_summary_kernel<T, TU, 8, true><<<grid, SCAN_THREADS, sm, st>>>(a);
+    else
+        scan_summary_kernel<T, TU, 16, true><<<grid, SCAN_THREADS, sm, st>>>(a);
+}
+
 /* Backward: N <= 16: one lane per channel, chunks of SCAN_B16_TC (scan_bwd16_kernel); larger N:
  * NS = 4 states per lane, chunks of SCAN_BWD_TC (scan_bwd_kernel). dB, dC, dA_log, dD, ddelta_bias,
  * dstate0 are fp32 (NULL: not wanted); du, ddelta, dz in T. All accumulate, except du, ddelta
@@ -1242,7 +1267,7 @@ static void scan_bwd_launch(T *du, T *ddelta, T *dz, bool set, __nv_bfloat16 *dd
     dim3 grid(a.nch, nblk, a.B);
     size_t sm1 = 2 * SCAN_TT * npad * sizeof(float) + SCAN_TT;
     if (one)
-        scan_summary_kernel<T, TU, 16, true><<<grid, SCAN_THREADS, sm1, st>>>(a);
+        scan_bwd_summary16(a, grid, st);
     else
         scan_summary_kernel<T, TU, 4, true><<<grid, SCAN_THREADS, sm1, st>>>(a);
     MK_LAUNCH_CHECK();
