@@ -655,7 +655,26 @@ __device__ __forceinline__ void scan_ld_step(const scan_args<T, TU> &a, const sc
     x = ok ? xx : -1e30f; /* softplus -> 0: identity step */
 }
 
-template <typename T, typename TU, int MINB>
+/* the reverse sweep's inputs of sub-block s0.. (u, delta + bias, dout, z; steps past the
+ * chunk are identity steps) */
+template <typename T, typename TU>
+__device__ __forceinline__ void scan_ld_sub(const scan_args<T, TU> &a, const scan_lane &p,
+                                            int s0, int nt, float bias, float (&u)[SCAN_B16_SUB],
+                                            float (&x)[SCAN_B16_SUB], float (&dy)[SCAN_B16_SUB],
+                                            float (&z)[SCAN_B16_SUB])
+{
+#pragma unroll
+    for (int s = 0; s < SCAN_B16_SUB; s++) {
+        scan_ld_step(a, p, s0 + s, nt, bias, u[s], x[s]);
+        bool ok = s0 + s < nt;
+        size_t row = (size_t)p.b * a.L + p.t0 + (ok ? s0 + s : 0);
+        float d = ldf(a.dout, row * a.E + p.e);
+        dy[s] = ok && p.act ? d : 0.0f;
+        z[s] = a.z ? ldf(a.z, row * a.ld_z + p.e) : 0.0f;
+    }
+}
+
+template <typename T, typename TU, int MINB, bool PF>
 __global__ void __launch_bounds__(SCAN_THREADS, MINB)
     scan_bwd16_kernel(scan_args<T, TU> a, scan_grads<T> gr)
 {
@@ -709,17 +728,20 @@ __global__ void __launch_bounds__(SCAN_THREADS, MINB)
 #pragma unroll
     for (int i = 0; i < NS; i++)
         dA[i] = 0.0f;
+    float pu[SUB], px[SUB], pdy[SUB], pz[SUB]; /* the next sub-block's inputs (PF) */
+    if (PF)
+        scan_ld_sub(a, p, (nt - 1) / SUB * SUB, nt, bias, pu, px, pdy, pz);
     for (int j = (nt - 1) / SUB; j >= 0; j--) {
         const int s0 = j * SUB;
         float su[SUB], sx[SUB], sdy[SUB], sz[SUB], dts[SUB], q[SUB][NS];
+        if (PF) { /* this sub-block's inputs came a sub-block ahead; the next's are issued */
 #pragma unroll
-        for (int s = 0; s < SUB; s++) {
-            scan_ld_step(a, p, s0 + s, nt, bias, su[s], sx[s]);
-            bool ok = s0 + s < nt;
-            size_t row = (size_t)p.b * a.L + p.t0 + (ok ? s0 + s : 0);
-            float dy = ldf(a.dout, row * a.E + p.e);
-            sdy[s] = ok && p.act ? dy : 0.0f;
-            sz[s] = a.z ? ldf(a.z, row * a.ld_z + p.e) : 0.0f;
+            for (int s = 0; s < SUB; s++)
+                su[s] = pu[s], sx[s] = px[s], sdy[s] = pdy[s], sz[s] = pz[s];
+            if (j > 0)
+                scan_ld_sub(a, p, s0 - SUB, nt, bias, pu, px, pdy, pz);
+        } else {
+            scan_ld_sub(a, p, s0, nt, bias, su, sx, sdy, sz);
         }
         /* the gradients this sub-block adds to, read now (each (t, e) belongs to this lane
          * alone), so that no load waits behind a store in the reverse steps; 0 when they are
@@ -1200,6 +1222,15 @@ static void scan_fwd_launch(T *out, float *state, const scan_args<T, TU> &a)
         scan_fwd_ns<T, TU, 16>(out, state, a);
 }
 
+template <typename T, typename TU, int MINB, bool PF>
+static void scan_bwd16_launch(const scan_args<T, TU> &a, const scan_grads<T> &gr, dim3 grid,
+                              size_t sm3, cudaStream_t st)
+{
+    MK_CK(cudaFuncSetAttribute(scan_bwd16_kernel<T, TU, MINB, PF>,
+                               cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sm3));
+    scan_bwd16_kernel<T, TU, MINB, PF><<<grid, SCAN_THREADS, sm3, st>>>(a, gr);
+}
+
 /* The backward's summary pass for N <= 16: two lanes a channel, 8 states each (a.TPC = 2;
  * the pass 3 kernel keeps one lane a channel). With 16 states a lane it took 124 registers, 4
  * blocks an SM: H200, bf16 B=8 E=1536 L=2048, the backward 1.730 -> 1.684 ms, the training step
@@ -1278,23 +1309,27 @@ static void scan_bwd_launch(T *du, T *ddelta, T *dz, bool set, __nv_bfloat16 *dd
         size_t sm3 = (2 * SCAN_B16_TC * 16 + (SCAN_B16_TC / SCAN_B16_SUB) * 16 * SCAN_THREADS +
                       2 * SCAN_B16_SUB * SCAN_THREADS) * sizeof(float) + SCAN_B16_TC;
         /* two register budgets: 168 (3 blocks per SM, some spills) or 255 (2 blocks); the
-         * faster measured (NOTES-cuda.md): 255 for fp32, 168 for bf16. MK_SCAN_BWD_MINB=2|3
-         * overrides (for the bench). */
-        static int minb_env = -1;
+         * faster measured (NOTES-cuda.md): 255 for fp32 B and C (the model's, either
+         * precision), 168 for bf16 ones. With 255 the reverse sweep's inputs are loaded a
+         * sub-block ahead (PF): H200, the training step 179.6K -> 182.1K tokens/s, fp32
+         * B=8 L=2048 1.716 -> 1.70 ms; with 168 it spills more and is slower (bf16 1.68 ->
+         * 1.75 ms). MK_SCAN_BWD_MINB=2|3 and MK_SCAN_BWD_PF=0|1 override (for the bench). */
+        static int minb_env = -1, pf_env = -1;
         if (minb_env < 0) {
-            const char *v = getenv("MK_SCAN_BWD_MINB");
+            const char *v = getenv("MK_SCAN_BWD_MINB"), *f = getenv("MK_SCAN_BWD_PF");
             minb_env = v ? atoi(v) : 0;
+            pf_env = f ? atoi(f) != 0 : -1;
         }
-        int minb = minb_env == 2 || minb_env == 3 ? minb_env : sizeof(T) == 4 ? 2 : 3;
-        if (minb == 2) {
-            MK_CK(cudaFuncSetAttribute(scan_bwd16_kernel<T, TU, 2>,
-                                       cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sm3));
-            scan_bwd16_kernel<T, TU, 2><<<grid, SCAN_THREADS, sm3, st>>>(a, gr);
-        } else {
-            MK_CK(cudaFuncSetAttribute(scan_bwd16_kernel<T, TU, 3>,
-                                       cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sm3));
-            scan_bwd16_kernel<T, TU, 3><<<grid, SCAN_THREADS, sm3, st>>>(a, gr);
-        }
+        const int minb = minb_env == 2 || minb_env == 3 ? minb_env : sizeof(T) == 4 ? 2 : 3;
+        const bool pf = pf_env >= 0 ? pf_env : minb == 2;
+        if (minb == 2 && pf)
+            scan_bwd16_launch<T, TU, 2, true>(a, gr, grid, sm3, st);
+        else if (minb == 2)
+            scan_bwd16_launch<T, TU, 2, false>(a, gr, grid, sm3, st);
+        else if (pf)
+            scan_bwd16_launch<T, TU, 3, true>(a, gr, grid, sm3, st);
+        else
+            scan_bwd16_launch<T, TU, 3, false>(a, gr, grid, sm3, st);
     } else {
         int rw = SCAN_SUB * npad + 1;
         size_t sm3 = (2 * SCAN_BWD_TC * npad + (SCAN_BWD_TC / SCAN_SUB) * 4 * SCAN_THREADS +
