@@ -203,15 +203,24 @@ template <int NS> __device__ __forceinline__ void ld_row(float (&v)[NS], const f
     }
 }
 
-/* A log2(e) for this lane's states (0 for padding states) */
+/* A log2(e) for this lane's states (-1 for padding states: negative like every A, so that a
+ * reset's exp below is 0 for them too; their h stays 0, B being 0) */
 template <int NS>
 __device__ __forceinline__ void load_A2(float A2[NS], const float *A_log, int e, int g, int N)
 {
 #pragma unroll
     for (int i = 0; i < NS; i++) {
         int n = g * NS + i;
-        A2[i] = n < N ? -expf(A_log[(size_t)e * N + n]) * SCAN_LOG2E : 0.0f;
+        A2[i] = n < N ? -expf(A_log[(size_t)e * N + n]) * SCAN_LOG2E : -1.0f;
     }
+}
+
+/* The dt that the step's decay exp(dt A) is taken at: at a reset step +inf, so that
+ * exp2(dt A log2 e) = ex2(-inf) = 0 drops what came before (h, and the backward's products and
+ * adjoint) in the same multiply: one select a step instead of one a state. */
+__device__ __forceinline__ float scan_decay_dt(float dt, bool reset)
+{
+    return reset ? INFINITY : dt;
 }
 
 /* The per-step inputs of a lane (u, delta + bias, and dout, z where wanted) two steps ahead
@@ -275,21 +284,16 @@ __global__ void scan_summary_kernel(scan_args<T, TU> a)
             scan_pf_next(pf, u, x, dy, zv, a, p, tt + s, bias, BWD, BWD);
             float dt = scan_softplus(x);
             float gt = BWD ? (a.z ? dy * zv * scan_sigmoid(zv) : dy) : 0.0f;
-            if (sR[s]) {
-                rs = true;
-#pragma unroll
-                for (int i = 0; i < NS; i++) {
-                    h[i] = 0.0f;
-                    pi[i] = 0.0f;
-                }
-            }
+            const bool r = sR[s];
+            const float dtA = scan_decay_dt(dt, r);
+            rs = rs || r;
             sdt += dt;
             float Bt[NS], Ct[NS];
             ld_row<NS>(Bt, sB + s * npad + p.g * NS);
             ld_row<NS>(Ct, sC + s * npad + p.g * NS);
 #pragma unroll
             for (int i = 0; i < NS; i++) {
-                float al = scan_ex2(dt * A2[i]);
+                float al = scan_ex2(dtA * A2[i]);
                 h[i] = al * h[i] + dt * u * Bt[i];
                 if (BWD) {
                     pi[i] *= al;
@@ -412,19 +416,14 @@ __global__ void scan_out_kernel(T *out, scan_args<T, TU> a)
             size_t row = (size_t)p.b * a.L + tt + s;
             float u, x, dy, zv;
             scan_pf_next(pf, u, x, dy, zv, a, p, tt + s, bias, false, true);
-            float dt = scan_softplus(x);
-            if (sR[s]) {
-#pragma unroll
-                for (int i = 0; i < NS; i++)
-                    h[i] = 0.0f;
-            }
+            float dt = scan_softplus(x), dtA = scan_decay_dt(dt, sR[s]);
             float Bt[NS], Ct[NS];
             ld_row<NS>(Bt, sB + s * npad + p.g * NS);
             ld_row<NS>(Ct, sC + s * npad + p.g * NS);
             float y = 0.0f;
 #pragma unroll
             for (int i = 0; i < NS; i++) {
-                h[i] = scan_ex2(dt * A2[i]) * h[i] + dt * u * Bt[i];
+                h[i] = scan_ex2(dtA * A2[i]) * h[i] + dt * u * Bt[i];
                 y += Ct[i] * h[i];
             }
             y = lane_sum(y, a.TPC) + Dsk * u;
@@ -717,10 +716,10 @@ __global__ void __launch_bounds__(SCAN_THREADS, MINB)
             float dt = scan_softplus(sx[s]), dtu = dt * su[s];
             float Bt[NS];
             ld_row<NS>(Bt, sB + (s0 + s) * NS);
-            bool r = sR[s0 + s];
+            const float dtA = scan_decay_dt(dt, sR[s0 + s]);
 #pragma unroll
             for (int i = 0; i < NS; i++)
-                h[i] = fmaf(dtu, Bt[i], r ? 0.0f : scan_ex2(dt * A2[i]) * h[i]);
+                h[i] = fmaf(dtu, Bt[i], scan_ex2(dtA * A2[i]) * h[i]);
         }
     }
 
@@ -765,10 +764,10 @@ __global__ void __launch_bounds__(SCAN_THREADS, MINB)
             dts[s] = dt;
             float Bt[NS];
             ld_row<NS>(Bt, sB + (s0 + s) * NS);
-            bool r = sR[s0 + s];
+            const float dtA = scan_decay_dt(dt, sR[s0 + s]);
 #pragma unroll
             for (int i = 0; i < NS; i++) {
-                q[s][i] = r ? 0.0f : scan_ex2(dt * A2[i]) * h[i];
+                q[s][i] = scan_ex2(dtA * A2[i]) * h[i];
                 h[i] = fmaf(dtu, Bt[i], q[s][i]);
             }
         }
@@ -780,7 +779,7 @@ __global__ void __launch_bounds__(SCAN_THREADS, MINB)
             float Bt[NS], Ct[NS];
             ld_row<NS>(Bt, sB + (s0 + s) * NS);
             ld_row<NS>(Ct, sC + (s0 + s) * NS);
-            const bool r = sR[s0 + s];
+            const float dtA = scan_decay_dt(dt, sR[s0 + s]);
             float vb[NS], vc[NS], sdhB = 0.0f, sAq = 0.0f, y = 0.0f;
 #pragma unroll
             for (int i = 0; i < NS; i++) {
@@ -793,7 +792,7 @@ __global__ void __launch_bounds__(SCAN_THREADS, MINB)
                 y = fmaf(Ct[i], hc, y);
                 vb[i] = dh * dtu;
                 vc[i] = g * hc;
-                k[i] = r ? 0.0f : scan_ex2(dt * A2[i]) * dh;
+                k[i] = scan_ex2(dtA * A2[i]) * dh;
             }
             scan_bfly16(vb, lane);
             scan_bfly16(vc, lane);
