@@ -709,6 +709,8 @@ int main(void)
     test_scan(33, 1, 33, 64, 1, 1, 0); /* 4 rows a lane, G = 32, two states a lane */
     test_scan(2, 37, 96, 16, 1, 1, 7);
     test_scan(3, 70, 130, 5, 0, 0, 0);
+    test_scan(3, 300, 130, 5, 1, 1, 40); /* resets where lanes hold padding states (N = 5) */
+    test_scan(2, 300, 96, 12, 1, 0, 40); /* ... two lanes a channel in the backward's summary */
     test_scan(2, 100, 48, 64, 1, 1, 0);
     test_scan(1, 333, 64, 64, 0, 1, 50);
     test_scan(4, 1000, 200, 16, 1, 1, 300);
