@@ -375,6 +375,46 @@ extern "C" void mk_cuda_conv1d_fwd(float *out, float *state, const float *x, int
  * t' >= t - (KW-1) + K - 1 has been added) and is written when it is in [t0, t1); the
  * rest is written after the walk. dx is added, or set without reading the old value
  * (MK_GRAD_SET), or set in bf16 into dx16. */
+/* One step t of a channel's backward walk (header), a = the pre-activation at t, dy = dout(t):
+ * dact = dy s (1 + a (1 - s)); the dw / dbias sums take it when t is in the chunk (in_chunk);
+ * the pending dx window P shifts a step and takes dact w on the taps that reach back no
+ * further than the last reset (since: steps since it). Returns P[KW-1] = dx(t - (KW-1)),
+ * complete. */
+template <int KW>
+__device__ __forceinline__ float conv_bwd_step(const conv_walk<KW> &w, float a, float dy,
+                                               bool in_chunk, int since, float (&sw)[KW + 1],
+                                               float (&P)[KW])
+{
+    const float s = mk_sigmoidf(a), d = dy * s * (1.0f + a * (1.0f - s));
+    if (in_chunk) {
+#pragma unroll
+        for (int p = 0; p < KW; p++)
+            sw[p] += d * w.win[p];
+        sw[KW] += d;
+    }
+#pragma unroll
+    for (int q = KW - 1; q > 0; q--)
+        P[q] = P[q - 1];
+    P[0] = 0.0f;
+#pragma unroll
+    for (int q = 0; q < KW; q++)
+        if (q <= since)
+            P[q] += d * w.wpos[KW - 1 - q];
+    return P[KW - 1];
+}
+
+/* a chunk's dw / dbias partials of one channel: window position p is tap k = p - (KW - K) */
+template <int KW1> /* KW + 1 */
+__device__ __forceinline__ void conv_put_partials(float *pp, const float (&sw)[KW1], int K)
+{
+    constexpr int KW = KW1 - 1;
+#pragma unroll
+    for (int p = 0; p < KW; p++)
+        if (p - (KW - K) >= 0)
+            pp[p - (KW - K)] = sw[p];
+    pp[K] = sw[KW];
+}
+
 __device__ __forceinline__ void conv_put_dx(float *dx, __nv_bfloat16 *dx16, bool set, size_t o,
                                             float g)
 {
@@ -401,26 +441,12 @@ conv1d_bwd_kernel(float *dx, __nv_bfloat16 *dx16, int ld_dx, bool set, float *pa
     const size_t row0 = (size_t)b * c.L;
 #pragma unroll 4
     for (int t = t0; t < top; t++) {
-        float a = w.step(c, b, t, e), s = mk_sigmoidf(a);
-        float d = __ldg(c.dout + (row0 + t) * c.E + e) * s * (1.0f + a * (1.0f - s));
-        if (t < t1) {
-#pragma unroll
-            for (int p = 0; p < KW; p++)
-                sw[p] += d * w.win[p];
-            sw[KW] += d;
-        }
+        const float a = w.step(c, b, t, e), dy = __ldg(c.dout + (row0 + t) * c.E + e);
         since = c.reset && __ldg(c.reset + row0 + t) ? 0 : min(since + 1, KW);
-#pragma unroll
-        for (int q = KW - 1; q > 0; q--)
-            P[q] = P[q - 1];
-        P[0] = 0.0f;
-#pragma unroll
-        for (int q = 0; q < KW; q++)
-            if (q <= since)
-                P[q] += d * w.wpos[KW - 1 - q];
+        const float g = conv_bwd_step(w, a, dy, t < t1, since, sw, P);
         const int tau = t - (KW - 1);
         if (tau >= t0 && tau < t1)
-            conv_put_dx(dx, dx16, set, (row0 + tau) * ld_dx + e, P[KW - 1]);
+            conv_put_dx(dx, dx16, set, (row0 + tau) * ld_dx + e, g);
     }
 #pragma unroll
     for (int q = 0; q < KW - 1; q++) { /* P[q] = dx(top - 1 - q), complete, not written */
@@ -428,14 +454,7 @@ conv1d_bwd_kernel(float *dx, __nv_bfloat16 *dx16, int ld_dx, bool set, float *pa
         if (tau >= t0 && tau < t1)
             conv_put_dx(dx, dx16, set, (row0 + tau) * ld_dx + e, P[q]);
     }
-    float *pp = part + (((size_t)b * nch + j) * c.E + e) * (c.K + 1);
-#pragma unroll
-    for (int p = 0; p < KW; p++) { /* window position p is tap k = p - (KW-K) */
-        int k = p - (KW - c.K);
-        if (k >= 0)
-            pp[k] = sw[p];
-    }
-    pp[c.K] = sw[KW];
+    conv_put_partials(part + (((size_t)b * nch + j) * c.E + e) * (c.K + 1), sw, c.K);
 }
 
 /* The same walk over CONV_V consecutive channels a thread (conv_vec_ok, and dout, dx / dx16
@@ -483,25 +502,9 @@ conv1d_bwd_vec_kernel(float *dx, __nv_bfloat16 *dx16, int ld_dx, bool set, float
         const bool cut = c.reset && __ldg(c.reset + row0 + t);
         since = cut ? 0 : min(since + 1, KW);
 #pragma unroll
-        for (int v = 0; v < CONV_V; v++) {
-            const float a = w[v].step_value(x[v], cut), s = mk_sigmoidf(a);
-            const float d = dy[v] * s * (1.0f + a * (1.0f - s));
-            if (t < t1) {
-#pragma unroll
-                for (int p = 0; p < KW; p++)
-                    sw[v][p] += d * w[v].win[p];
-                sw[v][KW] += d;
-            }
-#pragma unroll
-            for (int q = KW - 1; q > 0; q--)
-                P[v][q] = P[v][q - 1];
-            P[v][0] = 0.0f;
-#pragma unroll
-            for (int q = 0; q < KW; q++)
-                if (q <= since)
-                    P[v][q] += d * w[v].wpos[KW - 1 - q];
-            g[v] = P[v][KW - 1];
-        }
+        for (int v = 0; v < CONV_V; v++)
+            g[v] = conv_bwd_step(w[v], w[v].step_value(x[v], cut), dy[v], t < t1, since, sw[v],
+                                 P[v]);
         const int tau = t - (KW - 1);
         if (tau >= t0 && tau < t1)
             conv_put_dx_vec(dx, dx16, set, (row0 + tau) * ld_dx + e0, g);
@@ -517,16 +520,8 @@ conv1d_bwd_vec_kernel(float *dx, __nv_bfloat16 *dx16, int ld_dx, bool set, float
             conv_put_dx_vec(dx, dx16, set, (row0 + tau) * ld_dx + e0, g);
     }
 #pragma unroll
-    for (int v = 0; v < CONV_V; v++) {
-        float *pp = part + (((size_t)b * nch + j) * c.E + e0 + v) * (c.K + 1);
-#pragma unroll
-        for (int p = 0; p < KW; p++) { /* window position p is tap k = p - (KW-K) */
-            const int k = p - (KW - c.K);
-            if (k >= 0)
-                pp[k] = sw[v][p];
-        }
-        pp[c.K] = sw[v][KW];
-    }
+    for (int v = 0; v < CONV_V; v++)
+        conv_put_partials(part + (((size_t)b * nch + j) * c.E + e0 + v) * (c.K + 1), sw[v], c.K);
 }
 
 /* dw [E, K] and dbias [E] from the partials [rows, E, K+1] */
